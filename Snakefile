@@ -1,0 +1,26 @@
+# cifarflow: the CIFAR CNN study as a workflow (download -> splits -> train each variant -> validate ->
+# select the best -> test-evaluate -> report). Run: snakemake --cores 4; then snakemake --report report.html
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/select.smk"
+
+
+rule all:
+    input:
+        rules.evaluate_test.output,
+    default_target: True

@@ -1,0 +1,75 @@
+import copy
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+from cifarflow.datasets import get_dataset
+
+DATASET = get_dataset(config["dataset"])
+PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
+
+
+def deep_merge(base, override):
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def variant_settings(name, overrides):
+    """A variant's complete settings: the defaults, its own values, then the study-wide budget."""
+    settings = deep_merge(config["defaults"], overrides)
+    settings["name"] = name
+    if config.get("budget_epochs"):
+        settings["train"]["epochs"] = config["budget_epochs"]
+    if config.get("budget_train_images"):
+        settings["max_train_images"] = config["budget_train_images"]
+    return settings
+
+
+VARIANTS = {name: variant_settings(name, v) for name, v in config["variants"].items()}
+
+
+wildcard_constraints:
+    variant="|".join(re.escape(name) for name in VARIANTS),
+
+
+def package_code(*modules):
+    """Package modules a rule runs, as inputs, so that editing them reruns the rule."""
+    return [os.path.join(PACKAGE, f"{module}.py") for module in modules]
+
+
+def archive_source():
+    return config.get("archive") or DATASET.url
+
+
+def archive_checksum():
+    """(md5, sha256) of the archive to fetch; the official md5 unless another source is configured."""
+    if not config.get("archive"):
+        return DATASET.md5, None
+    md5, sha256 = config.get("archive_md5"), config.get("archive_sha256")
+    if not (md5 or sha256):
+        raise ValueError(
+            "config 'archive' is set, so 'archive_md5' or 'archive_sha256' must be set too "
+            "(e.g. --config archive=PATH archive_sha256=HEX)"
+        )
+    return md5, sha256
+
+
+def archive_path():
+    """Archives are kept under their checksum, so each distinct archive is fetched once and never again."""
+    md5, sha256 = archive_checksum()
+    tag = f"sha256-{sha256[:16]}" if sha256 else f"md5-{md5[:16]}"
+    return f"resources/{tag.lower()}/{DATASET.archive_name}"
+
+
+def raw_batches():
+    return [f"results/data/raw/{batch}.npz" for batch in DATASET.batches]
+
+
+def flip_tta(variant):
+    return VARIANTS[variant]["train"]["flip_tta"]

@@ -1,0 +1,49 @@
+rule train:
+    input:
+        train="results/data/train.npz",
+        val="results/data/val.npz",
+        stats="results/data/normalization.json",
+        classes="results/data/classes.json",
+        code=package_code("models", "inputs", "training"),
+    output:
+        model="results/variants/{variant}/model.keras",
+        history="results/variants/{variant}/history.csv",
+        summary="results/variants/{variant}/training.json",
+    log:
+        "logs/train/{variant}.log",
+    benchmark:
+        "benchmarks/train/{variant}.tsv"
+    params:
+        settings=lambda wildcards: VARIANTS[wildcards.variant],
+        checkpoint_dir=lambda wildcards: f"checkpoints/{wildcards.variant}",
+    threads: config["train_threads"]
+    resources:
+        mem_mb=config["train_mem_mb"],
+        runtime=config["train_runtime_min"],
+        gpu=config["train_gpus"],
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/train.py"
+
+
+rule validate:
+    input:
+        model=rules.train.output.model,
+        history=rules.train.output.history,
+        summary=rules.train.output.summary,
+        val="results/data/val.npz",
+        code=package_code("evaluation"),
+    output:
+        metrics="results/variants/{variant}/validation.json",
+    log:
+        "logs/validate/{variant}.log",
+    benchmark:
+        "benchmarks/validate/{variant}.tsv"
+    params:
+        flip_tta=lambda wildcards: flip_tta(wildcards.variant),
+    threads: 2
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/validate.py"

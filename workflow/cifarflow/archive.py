@@ -1,0 +1,142 @@
+"""Read the official CIFAR python archives safely: checked tar members, a restricted unpickler, validated batches."""
+
+import io
+import pickle
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import DatasetSpec
+
+# Exactly what numpy array reconstruction in the official (Python 2, protocol 2) pickles needs.
+ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how Python 3 writes bytes in protocol 2
+}
+
+
+class ArchiveError(ValueError):
+    """The archive is unsafe, damaged or not in the official layout; the message says which."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise ArchiveError(
+                f"refused to unpickle: the pickle asks for {module}.{name}, which a CIFAR batch never needs "
+                "(the archive may be malicious); nothing was executed"
+            )
+        if module.startswith("numpy.core"):
+            module = "numpy._core" + module[len("numpy.core"):]
+        return super().find_class(module, name)
+
+
+def safe_unpickle(data: bytes):
+    """Unpickle a batch with bytes keys (as the official Python 2 files have), refusing any other global."""
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except ArchiveError:
+        raise
+    except Exception as error:
+        raise ArchiveError(f"cannot unpickle batch: {type(error).__name__}: {error}") from None
+
+
+def check_member(member: tarfile.TarInfo) -> None:
+    """Refuse absolute paths, '..' components, links that leave the archive's folder and device files."""
+    name = member.name
+    normalized = posixpath.normpath(name)
+    if name.startswith(("/", "\\")) or ":" in name.split("/", 1)[0] or normalized.startswith(".."):
+        raise ArchiveError(f"unsafe path in archive: {name!r} points outside the archive's folder")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise ArchiveError(f"unsafe path in archive: {name!r} contains '..'")
+    if member.issym() or member.islnk():
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(normalized), member.linkname))
+        if member.linkname.startswith("/") or target.startswith(".."):
+            raise ArchiveError(f"unsafe link in archive: {name!r} -> {member.linkname!r} leaves the archive's folder")
+    elif not (member.isfile() or member.isdir()):
+        raise ArchiveError(f"unexpected member type in archive: {name!r} is not a file or folder")
+
+
+def _key(entry: dict, key: str):
+    for candidate in (key.encode(), key):
+        if candidate in entry:
+            return entry[candidate]
+    raise ArchiveError(f"batch has no {key!r} entry")
+
+
+@dataclass
+class Batch:
+    images: np.ndarray  # uint8, (n, 32, 32, 3)
+    labels: np.ndarray  # int16, (n,)
+
+
+def read_archive(path: Path, spec: DatasetSpec) -> dict[str, bytes]:
+    """Return the raw bytes of every batch and the meta file, after checking every member is safe."""
+    wanted = {f"{spec.folder}/{name}" for name in spec.batches + (spec.meta_file,)}
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                check_member(member)
+                name = posixpath.normpath(member.name)
+                if name in wanted and member.isfile():
+                    found[name.split("/", 1)[1]] = tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ArchiveError(f"cannot read archive {path}: {type(error).__name__}: {error} (truncated or not a tar.gz?)") from None
+    missing = sorted(name.split("/", 1)[1] for name in wanted if name.split("/", 1)[1] not in found)
+    if missing:
+        raise ArchiveError(f"archive {path} lacks {', '.join(missing)} under {spec.folder}/: not the official {spec.name} layout")
+    return found
+
+
+def class_names(meta: dict, spec: DatasetSpec, label_mode: str) -> list[str]:
+    names_key = spec.label_keys[spec.label_key(label_mode)]
+    names = _key(meta, names_key)
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
+def decode_batch(entry: dict, label_key: str, n_classes: int, batch_name: str, expected_size: int | None) -> Batch:
+    """Check a batch's shapes, dtype and labels, and return it as NHWC uint8 images."""
+    data = _key(entry, "data")
+    labels = np.asarray(_key(entry, label_key))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shape = getattr(data, "shape", None)
+        dtype = getattr(data, "dtype", type(data).__name__)
+        raise ArchiveError(f"{batch_name}: data must be uint8 of shape (n, 3072), got {dtype} {shape}")
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise ArchiveError(f"{batch_name}: {len(labels)} labels for {len(data)} images")
+    if expected_size is not None and len(data) != expected_size:
+        raise ArchiveError(f"{batch_name}: {len(data)} images, the meta file says {expected_size}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
+        raise ArchiveError(f"{batch_name}: labels must be integers in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return Batch(np.ascontiguousarray(images), labels.astype(np.int16))
+
+
+def check_class_balance(batches: list[Batch], n_classes: int, what: str) -> None:
+    """The official splits hold the same number of images of every class."""
+    counts = np.bincount(np.concatenate([b.labels for b in batches]), minlength=n_classes)
+    if counts.min() != counts.max():
+        raise ArchiveError(f"{what} split is unbalanced ({counts.min()}..{counts.max()} images per class): damaged archive?")
+
+
+def load_batches(path: Path, spec: DatasetSpec, label_mode: str = "fine") -> tuple[dict[str, Batch], list[str]]:
+    """Read, unpickle and validate every batch of an official archive; return batches and class names."""
+    raw = read_archive(path, spec)
+    meta = safe_unpickle(raw.pop(spec.meta_file))
+    names = class_names(meta, spec, label_mode)
+    per_batch = meta.get(b"num_cases_per_batch", meta.get("num_cases_per_batch"))
+    batches = {}
+    for name in spec.batches:
+        batches[name] = decode_batch(safe_unpickle(raw.pop(name)), spec.label_key(label_mode), len(names), name, per_batch)
+    check_class_balance([batches[n] for n in spec.train_batches], len(names), "training")
+    check_class_balance([batches[n] for n in spec.test_batches], len(names), "test")
+    return batches, names

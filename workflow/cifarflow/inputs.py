@@ -1,0 +1,100 @@
+"""The tf.data input pipeline: shuffling, batching and augmentation on whole batches, with no per-image Python.
+
+The training stream is a pure function of (seed, epoch): epoch ``e`` is a stateless shuffle of the training
+indices seeded with ``(seed, e)``, and each batch's augmentation is seeded with ``(seed, e, batch)``. So a run
+resumed at epoch ``e`` sees exactly the images an uninterrupted run would have seen.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+IMAGE_SIZE = 32
+
+
+def shift_pixels(max_shift: float) -> int:
+    """A shift given as a fraction of the image (the seed's 0.1) or in whole pixels (2, 4...)."""
+    return int(round(max_shift * IMAGE_SIZE)) if 0 < max_shift < 1 else int(max_shift)
+
+
+def _source_indices(offsets, fill: str):
+    """Map shifted pixel positions back into [0, 31]: 'nearest' repeats the edge, 'reflect' mirrors it."""
+    if fill == "nearest":
+        return tf.clip_by_value(offsets, 0, IMAGE_SIZE - 1)
+    if fill == "reflect":
+        offsets = tf.abs(offsets)
+        return (IMAGE_SIZE - 1) - tf.abs((IMAGE_SIZE - 1) - offsets)
+    raise ValueError(f"unknown fill {fill!r}; use 'nearest' or 'reflect'")
+
+
+def translate_flip(images, shift_y, shift_x, flip, fill: str = "reflect"):
+    """Translate each image by its own (shift_y, shift_x) pixels and mirror those with ``flip``; one gather per axis."""
+    positions = tf.range(IMAGE_SIZE, dtype=tf.int32)[None, :]
+    rows = _source_indices(positions + shift_y[:, None], fill)
+    cols = positions + shift_x[:, None]
+    cols = tf.where(flip[:, None], (IMAGE_SIZE - 1) - cols, cols)
+    cols = _source_indices(cols, fill)
+    images = tf.gather(images, rows, axis=1, batch_dims=1)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def augment_batch(images, seed, max_shift: int, flip: bool, fill: str):
+    """Random translation by up to ``max_shift`` pixels and random horizontal flip of a whole batch."""
+    n = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    shifts = tf.random.stateless_uniform((2, n), seeds[0], minval=-max_shift, maxval=max_shift + 1, dtype=tf.int32)
+    if flip:
+        mirror = tf.random.stateless_uniform((n,), seeds[1]) < 0.5
+    else:
+        mirror = tf.zeros((n,), dtype=tf.bool)
+    return translate_flip(images, shifts[0], shifts[1], mirror, fill)
+
+
+def training_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    augment: dict | None = None,
+) -> tuple[tf.data.Dataset, int]:
+    """Batches for epochs ``first_epoch .. epochs-1`` as one stream; returns it and the steps per epoch."""
+    n = len(labels)
+    steps = math.ceil(n / batch_size)
+    x = tf.constant(images)
+    y = tf.one_hot(tf.constant(labels.astype(np.int32)), num_classes)
+    augment = augment or {}
+    max_shift = shift_pixels(augment.get("shift", 0))
+    flip = bool(augment.get("flip", False))
+    fill = augment.get("fill", "reflect")
+    active = max_shift > 0 or flip
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+
+    def load(step, index):
+        batch = tf.gather(x, index)
+        if active:
+            batch_seed = tf.stack([tf.cast(seed, tf.int64) + 1, step])
+            batch = augment_batch(batch, batch_seed, max_shift, flip, fill)
+        return batch, tf.gather(y, index)
+
+    def numbered(epoch):
+        return epoch_batches(epoch).map(lambda b, index: (epoch * steps + b, index))
+
+    dataset = (
+        tf.data.Dataset.range(first_epoch, epochs)
+        .flat_map(numbered)
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return dataset, steps
+
+
+def evaluation_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int = 500) -> tf.data.Dataset:
+    y = tf.one_hot(labels.astype(np.int32), num_classes)
+    return tf.data.Dataset.from_tensor_slices((images, y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)

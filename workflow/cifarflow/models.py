@@ -1,0 +1,114 @@
+"""Model architectures: one small function per architecture, each built from a variant's settings.
+
+Every model takes raw uint8 RGB images of 32x32 and normalizes them itself (a built-in ``Normalization``
+layer holding the training split's mean and variance), so a saved model is self-contained.
+"""
+
+import keras
+from keras import layers, regularizers
+
+
+def _l2(weight_decay: float):
+    return regularizers.L2(weight_decay) if weight_decay else None
+
+
+def _conv_block(filters: int, second_kernel: int, weight_decay: float, dropout: float) -> list:
+    """CONV => RELU => CONV => RELU => POOL => DROPOUT, as in the seed study."""
+    block = [
+        layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_regularizer=_l2(weight_decay)),
+        layers.Conv2D(filters, second_kernel, padding="same", activation="relu", kernel_regularizer=_l2(weight_decay)),
+        layers.MaxPooling2D(2),
+    ]
+    if dropout:
+        block.append(layers.Dropout(dropout))
+    return block
+
+
+def _lenet(filters: tuple[int, ...], num_classes: int, weight_decay: float, conv_dropout: float, dense_dropout: float) -> list:
+    stack = []
+    for width in filters:
+        stack += _conv_block(width, 3 if width == filters[0] else 5, weight_decay, conv_dropout)
+    stack += [layers.Flatten(), layers.Dense(512, activation="relu")]
+    if dense_dropout:
+        stack.append(layers.Dropout(dense_dropout))
+    stack.append(layers.Dense(num_classes, activation="softmax"))
+    return stack
+
+
+def lenet2(num_classes: int, weight_decay: float = 1e-4, conv_dropout: float = 0.25, dense_dropout: float = 0.4, **_) -> list:
+    """The seed's model 1: two conv blocks of 32 and 64 filters, a 512-unit dense layer."""
+    return _lenet((32, 64), num_classes, weight_decay, conv_dropout, dense_dropout)
+
+
+def lenet3(num_classes: int, weight_decay: float = 1e-4, conv_dropout: float = 0.25, dense_dropout: float = 0.4, **_) -> list:
+    """The seed's model 3: three conv blocks of 32, 64 and 128 filters, a 512-unit dense layer."""
+    return _lenet((32, 64, 128), num_classes, weight_decay, conv_dropout, dense_dropout)
+
+
+def _conv_bn_act(x, filters: int, weight_decay: float, activation: str):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)(x)
+    return layers.Activation(activation)(x)
+
+
+def resnet_fast(num_classes: int, weight_decay: float = 5e-4, widths=(64, 128, 256), residual=(True, False, True),
+                stem_width: int = 32, activation: str = "gelu", logit_scale: float = 0.125, **_):
+    """A small ResNet in the DAWNBench ResNet-9 / airbench style: a stem, then per stage conv-bn-act, max-pool and
+    either a residual pair of conv-bn-act or one more conv-bn-act; global max-pool and a scaled linear head."""
+
+    def build(x):
+        x = _conv_bn_act(x, stem_width, weight_decay, activation)
+        for width, skip in zip(widths, residual):
+            x = _conv_bn_act(x, width, weight_decay, activation)
+            x = layers.MaxPooling2D(2)(x)
+            if skip:
+                inner = _conv_bn_act(x, width, weight_decay, activation)
+                x = layers.Add()([x, _conv_bn_act(inner, width, weight_decay, activation)])
+            else:
+                x = _conv_bn_act(x, width, weight_decay, activation)
+        x = layers.GlobalMaxPooling2D()(x)
+        x = layers.Dense(num_classes, use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+        x = layers.Rescaling(logit_scale)(x)  # small initial logits, as the fast recipes scale their output
+        return layers.Activation("softmax", dtype="float32")(x)
+
+    return build
+
+
+ARCHITECTURES = {"lenet2": lenet2, "lenet3": lenet3, "resnet_fast": resnet_fast}
+
+
+def build_model(settings: dict, num_classes: int, mean, std) -> keras.Model:
+    """Build a variant's model: uint8 input, normalization with the training split's statistics, architecture."""
+    arch = settings["arch"]
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    options = dict(settings.get("arch_options") or {})
+    options["weight_decay"] = settings.get("weight_decay", 0.0)
+    dropout = settings.get("dropout", False)
+    rates = settings.get("dropout_rates", {"conv": 0.25, "dense": 0.4})
+    options["conv_dropout"] = rates["conv"] if dropout else 0.0
+    options["dense_dropout"] = rates["dense"] if dropout else 0.0
+    body = ARCHITECTURES[arch](num_classes, **options)
+
+    inputs = keras.Input((32, 32, 3), dtype="uint8", name="image")
+    x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(inputs)
+    if callable(body):
+        outputs = body(x)
+    else:
+        for layer in body:
+            x = layer(x)
+        outputs = x
+    return keras.Model(inputs, outputs, name=settings.get("name", arch))
+
+
+def architecture_param_count(arch: str, num_classes: int = 10, **options) -> int:
+    """Parameters of the bare architecture on float 32x32x3 input (no normalization layer)."""
+    body = ARCHITECTURES[arch](num_classes, **options)
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    if callable(body):
+        x = body(x)
+    else:
+        for layer in body:
+            x = layer(x)
+    return keras.Model(inputs, x).count_params()

@@ -1,0 +1,222 @@
+"""Train one variant: seeded, thread-limited, resumable after a kill, stopped with a clear error on a NaN loss."""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .runlog import StageError
+from .splits import save_json
+
+
+def configure_tensorflow(threads: int, seed: int, deterministic: bool, mixed_precision: bool) -> str:
+    """Set threads, seeds and precision before any TensorFlow op runs; return the device used ('GPU' or 'CPU')."""
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    if mixed_precision and device == "GPU":
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return device
+
+
+def software_versions() -> dict:
+    import platform
+    import sys
+
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+    }
+
+
+def make_optimizer(train: dict, steps_per_epoch: int):
+    import keras
+
+    lr = train["lr"]
+    total_steps = train["epochs"] * steps_per_epoch
+    if train.get("schedule", "constant") == "cosine":
+        warmup = int(train.get("warmup_epochs", 0) * steps_per_epoch)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * train.get("initial_lr_fraction", 0.1) if warmup else lr,
+            decay_steps=max(1, total_steps - warmup),
+            alpha=train.get("final_lr_fraction", 0.0),
+            warmup_target=lr if warmup else None,
+            warmup_steps=warmup,
+        )
+    ema = {"use_ema": True, "ema_momentum": train["ema"]} if train.get("ema") else {}
+    name = train["optimizer"]
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, **ema)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=train.get("momentum", 0.9), nesterov=train.get("nesterov", True), **ema)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr, **ema)
+    raise ValueError(f"unknown optimizer {name!r}; use adam, sgd or rmsprop")
+
+
+def fingerprint(settings: dict, stats: dict) -> str:
+    """Identifies what a checkpoint was trained with; a checkpoint of other settings or data is never resumed."""
+    blob = json.dumps({"settings": settings, "mean": stats["mean"], "n": stats["n_images"]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Checkpoint:
+    """The model (with optimizer state) and history after the last completed epoch, written atomically."""
+
+    def __init__(self, folder: Path, key: str):
+        self.folder = Path(folder)
+        self.key = key
+        self.model_path = self.folder / "last_epoch.keras"
+        self.state_path = self.folder / "state.json"
+
+    def load_state(self) -> dict | None:
+        if not (self.state_path.exists() and self.model_path.exists()):
+            return None
+        state = json.loads(self.state_path.read_text())
+        if state.get("fingerprint") != self.key:
+            print(f"checkpoint in {self.folder} was made with other settings or data: starting over")
+            return None
+        return state
+
+    def save(self, model, epoch: int, history: list[dict]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "last_epoch.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, self.model_path)
+        save_json(self.state_path, {"fingerprint": self.key, "epochs_done": epoch, "history": history})
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _epoch_callback(checkpoint: Checkpoint, history: list[dict], images_per_epoch: int, total_epochs: int):
+    import keras
+
+    class EpochEnd(keras.callbacks.Callback):
+        """Checks for NaN, records the epoch, saves the checkpoint and logs progress with an ETA."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self.started = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.trained_until = time.monotonic()
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise StageError(
+                    f"training loss became {float(loss)} at epoch {self.epoch + 1}, batch {batch + 1}: the run diverged "
+                    "(lower the learning rate or the weight decay); the last good epoch stays in the checkpoint"
+                )
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.monotonic() - self.started
+            train_seconds = self.trained_until - self.started
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row["seconds"] = seconds
+            row["train_seconds"] = train_seconds
+            row["images_per_second"] = images_per_epoch / train_seconds
+            history.append(row)
+            checkpoint.save(self.model, epoch + 1, history)
+            left = (total_epochs - epoch - 1) * seconds
+            print(
+                f"epoch {epoch + 1}/{total_epochs}: loss {row.get('loss', float('nan')):.4f} accuracy {row.get('accuracy', float('nan')):.4f} "
+                f"val_loss {row.get('val_loss', float('nan')):.4f} val_accuracy {row.get('val_accuracy', float('nan')):.4f} "
+                f"| {seconds:.1f} s, {row['images_per_second']:.0f} images/s, ETA {left / 60:.1f} min",
+                flush=True,
+            )
+
+    return EpochEnd()
+
+
+def train_variant(
+    settings: dict,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    stats: dict,
+    checkpoint_dir: Path,
+    threads: int = 1,
+):
+    """Train (or resume) one variant; returns (model, history rows, summary dict)."""
+    import keras
+
+    from .inputs import evaluation_dataset, training_dataset
+    from .models import build_model
+
+    train_settings = settings["train"]
+    device = configure_tensorflow(threads, train_settings["seed"], settings.get("deterministic", True),
+                                  train_settings.get("mixed_precision", False))
+    x_train, y_train = train
+    limit = settings.get("max_train_images")
+    if limit:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+    epochs = train_settings["epochs"]
+    checkpoint = Checkpoint(checkpoint_dir, fingerprint(settings, stats))
+    state = checkpoint.load_state()
+    if state:
+        model = keras.models.load_model(checkpoint.model_path)
+        history, first_epoch = state["history"], state["epochs_done"]
+        print(f"resuming from the checkpoint after epoch {first_epoch} of {epochs}")
+    else:
+        model = build_model(settings, num_classes, stats["mean"], stats["std"])
+        history, first_epoch = [], 0
+    dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
+                                      first_epoch, epochs, settings.get("augment"))
+    if not state:
+        model.compile(
+            optimizer=make_optimizer(train_settings, steps),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_settings.get("label_smoothing", 0.0)),
+            metrics=["accuracy"],
+        )
+    model.summary(print_fn=lambda line, **_: print(line))
+    print(f"training {settings.get('name', '')} on {device} with {threads} thread(s): {len(y_train)} images, "
+          f"{epochs} epochs of {steps} steps, batch size {train_settings['batch_size']}", flush=True)
+    started = time.monotonic()
+    if first_epoch < epochs:
+        model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            validation_data=evaluation_dataset(*val, num_classes),
+            callbacks=[_epoch_callback(checkpoint, history, len(y_train), epochs)],
+            verbose=2,
+        )
+    wall = time.monotonic() - started
+    trained = sum(r["seconds"] for r in history)
+    fitting = sum(r["train_seconds"] for r in history)
+    summary = {
+        "variant": settings.get("name"),
+        "device": device,
+        "threads": threads,
+        "epochs": epochs,
+        "resumed_after_epoch": first_epoch,
+        "train_images": int(len(y_train)),
+        "training_seconds": trained,
+        "wall_seconds_this_run": wall,
+        "images_per_second": len(y_train) * len(history) / fitting if fitting else None,
+        "parameters": int(model.count_params()),
+        "software": software_versions(),
+    }
+    return model, history, summary, checkpoint

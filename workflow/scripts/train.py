@@ -1,0 +1,24 @@
+import pandas as pd
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json, load_split, save_json
+
+with logged(snakemake.log[0]):
+    from cifarflow.training import train_variant
+
+    out = snakemake.output
+    model, history, summary, checkpoint = train_variant(
+        snakemake.params.settings,
+        load_split(snakemake.input.train),
+        load_split(snakemake.input.val),
+        num_classes=len(load_json(snakemake.input.classes)),
+        stats=load_json(snakemake.input.stats),
+        checkpoint_dir=snakemake.params.checkpoint_dir,
+        threads=snakemake.threads,
+    )
+    model.save(out.model)
+    pd.DataFrame(history).to_csv(out.history, index=False)
+    save_json(out.summary, summary | {"settings": snakemake.params.settings})
+    checkpoint.clear()
+    print(f"trained in {summary['training_seconds']:.0f} s ({summary['images_per_second']:.0f} images/s)")

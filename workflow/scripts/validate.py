@@ -1,0 +1,18 @@
+import pandas as pd
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json, load_split, save_json
+
+with logged(snakemake.log[0]):
+    import keras
+
+    from cifarflow.evaluation import predict_probabilities, validation_metrics
+
+    images, labels = load_split(snakemake.input.val)
+    model = keras.models.load_model(snakemake.input.model)
+    probs = predict_probabilities(model, images, snakemake.params.flip_tta)
+    metrics = validation_metrics(snakemake.wildcards.variant, labels, probs,
+                                 pd.read_csv(snakemake.input.history), load_json(snakemake.input.summary))
+    save_json(snakemake.output.metrics, metrics)
+    print(f"validation accuracy {metrics['val_accuracy']:.4f}, log-loss {metrics['val_log_loss']:.4f}")
