@@ -1,0 +1,96 @@
+"""Write tiny CIFAR archives in the official layout: protocol-2 pickles with bytes keys, the same member names."""
+
+import hashlib
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def class_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Learnable images: each class has its own colour and a bright square at its own place, plus noise."""
+    n = len(labels)
+    images = rng.integers(0, 150, size=(n, 32, 32, 3), dtype=np.int16)
+    for i, label in enumerate(labels):
+        hue = np.array([(label * 37) % 160, (label * 91) % 160, (label * 53) % 160])
+        images[i] += hue
+        row, col = divmod(int(label) % 16, 4)
+        images[i, row * 8:row * 8 + 8, col * 8:col * 8 + 8] += 40
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def to_rows(images: np.ndarray) -> np.ndarray:
+    """NHWC uint8 -> the official (n, 3072) rows: 1024 R, then 1024 G, then 1024 B values."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2).reshape(len(images), 3072))
+
+
+def balanced_labels(n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.permutation(np.arange(n) % n_classes)
+
+
+def add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    info.mtime = 1554014139
+    tar.addfile(info, io.BytesIO(payload))
+
+
+def write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            add_member(tar, name, payload)
+    return path
+
+
+def cifar10_members(per_batch: int = 50, seed: int = 0) -> dict[str, bytes]:
+    rng = np.random.default_rng(seed)
+    folder = "cifar-10-batches-py"
+    members = {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        labels = balanced_labels(per_batch, 10, rng)
+        label = f"training batch {name[-1]} of 5" if name != "test_batch" else "testing batch 1 of 1"
+        batch = {
+            b"batch_label": label.encode(),
+            b"labels": [int(x) for x in labels],
+            b"data": to_rows(class_images(labels, rng)),
+            b"filenames": [f"{name}_{i:05d}.png".encode() for i in range(per_batch)],
+        }
+        members[f"{folder}/{name}"] = pickle.dumps(batch, protocol=2)
+    meta = {b"label_names": [c.encode() for c in CIFAR10_CLASSES], b"num_cases_per_batch": per_batch, b"num_vis": 3072}
+    members[f"{folder}/batches.meta"] = pickle.dumps(meta, protocol=2)
+    members[f"{folder}/readme.html"] = b"<html>tiny CIFAR-10 for tests</html>"
+    return members
+
+
+def cifar100_members(train: int = 200, test: int = 100, seed: int = 0) -> dict[str, bytes]:
+    rng = np.random.default_rng(seed)
+    folder = "cifar-100-python"
+    fine_names = [f"fine{i:02d}" for i in range(100)]
+    coarse_names = [f"coarse{i:02d}" for i in range(20)]
+    members = {}
+    for name, n in (("train", train), ("test", test)):
+        fine = balanced_labels(n, 100, rng)
+        batch = {
+            b"filenames": [f"{name}_{i:05d}.png".encode() for i in range(n)],
+            b"batch_label": f"{name} batch".encode(),
+            b"fine_labels": [int(x) for x in fine],
+            b"coarse_labels": [int(x) // 5 for x in fine],
+            b"data": to_rows(class_images(fine % 10, rng)),
+        }
+        members[f"{folder}/{name}"] = pickle.dumps(batch, protocol=2)
+    meta = {b"fine_label_names": [c.encode() for c in fine_names], b"coarse_label_names": [c.encode() for c in coarse_names]}
+    members[f"{folder}/meta"] = pickle.dumps(meta, protocol=2)
+    return members
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
