@@ -20,6 +20,13 @@ def deep_merge(base, override):
     return merged
 
 
+def sorted_keys(value):
+    """Settings with keys in a fixed order, so reordering a config file reruns nothing."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
 def variant_settings(name, overrides):
     """A variant's complete settings: the defaults, its own values, then the study-wide budget."""
     settings = deep_merge(config["defaults"], overrides)
@@ -28,7 +35,7 @@ def variant_settings(name, overrides):
         settings["train"]["epochs"] = config["budget_epochs"]
     if config.get("budget_train_images"):
         settings["max_train_images"] = config["budget_train_images"]
-    return settings
+    return sorted_keys(settings)
 
 
 VARIANTS = {name: variant_settings(name, v) for name, v in config["variants"].items()}

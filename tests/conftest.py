@@ -1,6 +1,7 @@
 """Shared fixtures: tiny official-format archives and runs of the workflow on them."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +28,27 @@ def cifar100_archive(tmp_path_factory) -> Path:
     return write_tar(tmp_path_factory.mktemp("archives100") / "cifar-100-python.tar.gz", cifar100_members())
 
 
+PROJECT_FILES = ["Snakefile", "config.yaml", "rules", "workflow", "envs", "configs", "profiles"]
+
+
+def copy_project(dest: Path) -> Path:
+    """A copy of the workflow's files, so a test can run (and edit) it like a user's checkout."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
 def snakemake(workdir: Path, *args: str, config: Path | None = TINY_CONFIG, check: bool = True,
               timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir`` (with the tiny config unless told otherwise); returns the finished process."""
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    """Run the workflow in ``workdir`` (its own copy of the workflow when it has one, else the repo's), with the
+    tiny config unless told otherwise; returns the finished process."""
+    snakefile = workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile"
+    command = [SNAKEMAKE, "-s", str(snakefile), "-d", str(workdir)]
     if config is not None:
         command += ["--configfile", str(config), "--replace-workflow-config"]
     command += list(args)
@@ -47,7 +65,31 @@ def archive_config(archive: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory, cifar10_archive) -> Path:
-    """One complete run of the tiny study (every target of `rule all`); returns its working directory."""
-    workdir = tmp_path_factory.mktemp("tiny_study")
+    """One complete run of the tiny study (every target of `rule all`) in a copy of the project; returns its folder."""
+    workdir = copy_project(tmp_path_factory.mktemp("tiny_study"))
     snakemake(workdir, "--cores", "2", *archive_config(cifar10_archive))
     return workdir
+
+
+@pytest.fixture
+def http_server():
+    from http_server import ArchiveServer
+
+    with ArchiveServer() as server:
+        yield server
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> list[str]:
+    """The jobs a dry run (-n) would run, as 'rule' or 'rule:wildcards', sorted."""
+    jobs, current = [], None
+    for line in (result.stdout + result.stderr).splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            if current:
+                jobs.append(current)
+            current = stripped.split()[1].rstrip(":")
+        elif current and stripped.startswith("wildcards:"):
+            current += ":" + stripped.split(":", 1)[1].strip()
+    if current:
+        jobs.append(current)
+    return sorted(jobs)

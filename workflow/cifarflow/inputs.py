@@ -29,7 +29,8 @@ def _source_indices(offsets, fill: str):
 
 
 def translate_flip(images, shift_y, shift_x, flip, fill: str = "reflect"):
-    """Translate each image by its own (shift_y, shift_x) pixels and mirror those with ``flip``; one gather per axis."""
+    """Mirror the images marked in ``flip``, then translate each by its own (shift_y, shift_x) pixels:
+    ``out[i, j] = image[fill(i + shift_y), fill(j + shift_x)]``; one gather per axis."""
     positions = tf.range(IMAGE_SIZE, dtype=tf.int32)[None, :]
     rows = _source_indices(positions + shift_y[:, None], fill)
     cols = positions + shift_x[:, None]

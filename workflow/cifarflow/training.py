@@ -19,8 +19,11 @@ def configure_tensorflow(threads: int, seed: int, deterministic: bool, mixed_pre
     import keras
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    except RuntimeError:  # TensorFlow already started in this process (tests); threads stay as they were
+        pass
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -201,6 +204,7 @@ def train_variant(
             steps_per_epoch=steps,
             validation_data=evaluation_dataset(*val, num_classes),
             callbacks=[_epoch_callback(checkpoint, history, len(y_train), epochs)],
+            shuffle=False,  # the stream is already shuffled, per epoch and seeded
             verbose=2,
         )
     wall = time.monotonic() - started

@@ -1,0 +1,136 @@
+"""Safe reading of official-format archives: restricted unpickling, safe members, validated batches."""
+
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+from archives import CIFAR10_CLASSES, add_member, cifar10_members, to_rows, write_tar
+from cifarflow.archive import ArchiveError, decode_batch, load_batches, safe_unpickle
+from cifarflow.datasets import get_dataset
+
+CIFAR10 = get_dataset("cifar10")
+CIFAR100 = get_dataset("cifar100")
+
+
+def test_cifar10_batches_and_class_names(cifar10_archive):
+    batches, names = load_batches(cifar10_archive, CIFAR10)
+    assert names == CIFAR10_CLASSES
+    assert list(batches) == list(CIFAR10.batches)
+    for batch in batches.values():
+        assert batch.images.shape == (50, 32, 32, 3) and batch.images.dtype == np.uint8
+        assert batch.labels.dtype == np.int16 and batch.labels.max() < 10
+
+
+def test_rows_are_decoded_channels_last(cifar10_archive):
+    raw = pickle.loads(cifar10_members()["cifar-10-batches-py/data_batch_1"], encoding="bytes")
+    batches, _ = load_batches(cifar10_archive, CIFAR10)
+    image = batches["data_batch_1"].images[0]
+    assert np.array_equal(to_rows(image[None])[0], raw[b"data"][0])
+    assert image[0, 1, 0] == raw[b"data"][0][1]  # red of row 0, column 1
+    assert image[0, 0, 2] == raw[b"data"][0][2048]  # blue of the first pixel
+
+
+@pytest.mark.parametrize("mode,classes", [("fine", 100), ("coarse", 20)])
+def test_cifar100_label_modes(cifar100_archive, mode, classes):
+    batches, names = load_batches(cifar100_archive, CIFAR100, mode)
+    assert len(names) == classes and names[0] == f"{mode}00"
+    assert batches["train"].labels.max() == classes - 1
+    assert len(batches["test"].labels) == 100
+
+
+class Payload:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch /tmp/cifarflow-pwned",)
+
+
+def test_pickle_with_a_code_execution_payload_is_refused(tmp_path):
+    marker = __import__("pathlib").Path("/tmp/cifarflow-pwned")
+    marker.unlink(missing_ok=True)
+    members = cifar10_members()
+    members["cifar-10-batches-py/data_batch_2"] = pickle.dumps({b"data": Payload()}, protocol=2)
+    archive = write_tar(tmp_path / "evil.tar.gz", members)
+    with pytest.raises(ArchiveError, match=r"refused to unpickle.*(posix|os)\.system.*nothing was executed"):
+        load_batches(archive, CIFAR10)
+    assert not marker.exists()
+
+
+def test_official_python2_pickle_opcodes_are_accepted():
+    # numpy.core spelling, as the official files were written by Python 2 with numpy 1.x
+    data = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [3]}, protocol=2)
+    data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    batch = decode_batch(safe_unpickle(data), "labels", 10, "b", None)
+    assert batch.labels.tolist() == [3]
+
+
+@pytest.mark.parametrize("name", ["../evil", "/etc/evil", "cifar-10-batches-py/../../evil"])
+def test_path_traversal_members_are_refused(tmp_path, name):
+    members = cifar10_members()
+    members[name] = b"x"
+    archive = write_tar(tmp_path / "traversal.tar.gz", members)
+    with pytest.raises(ArchiveError, match="unsafe path"):
+        load_batches(archive, CIFAR10)
+
+
+def test_links_leaving_the_folder_are_refused(tmp_path):
+    archive = tmp_path / "link.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, payload in cifar10_members().items():
+            add_member(tar, name, payload)
+        link = tarfile.TarInfo("cifar-10-batches-py/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(ArchiveError, match="unsafe link"):
+        load_batches(archive, CIFAR10)
+
+
+def test_truncated_archive_is_reported(tmp_path, cifar10_archive):
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(cifar10_archive.read_bytes()[:5000])
+    with pytest.raises(ArchiveError, match="truncated or not a tar.gz"):
+        load_batches(truncated, CIFAR10)
+
+
+def test_missing_batch_is_reported(tmp_path):
+    members = cifar10_members()
+    del members["cifar-10-batches-py/test_batch"]
+    with pytest.raises(ArchiveError, match="lacks test_batch"):
+        load_batches(write_tar(tmp_path / "a.tar.gz", members), CIFAR10)
+
+
+def _rewrite_batch(tmp_path, change):
+    members = cifar10_members()
+    key = "cifar-10-batches-py/data_batch_3"
+    batch = pickle.loads(members[key], encoding="bytes")
+    change(batch)
+    members[key] = pickle.dumps(batch, protocol=2)
+    return write_tar(tmp_path / "bad.tar.gz", members)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda b: b.__setitem__(b"labels", [11] + b[b"labels"][1:]), r"labels must be integers in \[0, 10\)"),
+    (lambda b: b.__setitem__(b"data", b[b"data"].astype(np.float32)), "must be uint8"),
+    (lambda b: b.__setitem__(b"data", b[b"data"][:, :1000]), r"shape \(n, 3072\)"),
+    (lambda b: b.__setitem__(b"labels", b[b"labels"][:-1]), "49 labels for 50 images"),
+    (lambda b: b.__setitem__(b"labels", [0] * 50), "unbalanced"),
+])
+def test_invalid_batches_are_refused(tmp_path, change, message):
+    with pytest.raises(ArchiveError, match=message):
+        load_batches(_rewrite_batch(tmp_path, change), CIFAR10)
+
+
+def test_batch_size_is_checked_against_the_meta_file(tmp_path):
+    members = cifar10_members()
+    meta = pickle.loads(members["cifar-10-batches-py/batches.meta"], encoding="bytes")
+    meta[b"num_cases_per_batch"] = 10000
+    members["cifar-10-batches-py/batches.meta"] = pickle.dumps(meta, protocol=2)
+    with pytest.raises(ArchiveError, match="the meta file says 10000"):
+        load_batches(write_tar(tmp_path / "a.tar.gz", members), CIFAR10)
+
+
+def test_garbage_pickle_is_reported():
+    with pytest.raises(ArchiveError, match="cannot unpickle"):
+        safe_unpickle(b"not a pickle")

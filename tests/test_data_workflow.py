@@ -1,0 +1,116 @@
+"""End-to-end runs of the data stages (download -> unpack -> normalize) through snakemake."""
+
+import json
+
+import numpy as np
+import pytest
+
+from archives import cifar10_members, sha256, write_tar
+from conftest import REPO, archive_config, copy_project, planned_jobs, snakemake
+
+DATA_TARGET = "normalize"
+
+
+@pytest.fixture
+def project(tmp_path):
+    return copy_project(tmp_path / "project")
+
+
+def data_outputs(project):
+    return sorted(p.relative_to(project).as_posix() for p in (project / "results").rglob("*") if p.is_file()) \
+        if (project / "results").exists() else []
+
+
+def test_download_from_http_unpack_and_split(project, http_server, cifar10_archive):
+    url = http_server.add("/cifar-10-python.tar.gz", cifar10_archive)
+    args = ["--cores", "2", "--config", f"archive={url}", f"archive_sha256={sha256(cifar10_archive)}", "--", DATA_TARGET]
+    snakemake(project, *args)
+    for split, size in (("train", 200), ("val", 50), ("test", 50)):
+        with np.load(project / f"results/data/{split}.npz") as data:
+            assert data["images"].shape == (size, 32, 32, 3) and data["images"].dtype == np.uint8
+    stats = json.loads((project / "results/data/normalization.json").read_text())
+    assert stats["n_images"] == 200 and len(stats["mean"]) == 3
+    assert json.loads((project / "results/data/classes.json").read_text())[0] == "airplane"
+    # a second run does nothing and never downloads again
+    requests = len(http_server.requests)
+    second = snakemake(project, *args)
+    assert "Nothing to be done" in second.stdout + second.stderr
+    assert len(http_server.requests) == requests
+
+
+def test_interrupted_transfer_is_resumed(project, http_server, cifar10_archive):
+    url = http_server.add("/cifar-10-python.tar.gz", cifar10_archive)
+    http_server.cut_after = cifar10_archive.stat().st_size // 2
+    snakemake(project, "--cores", "1", "--config", f"archive={url}", f"archive_sha256={sha256(cifar10_archive)}",
+              "--", "download")
+    assert [r["range"] is not None for r in http_server.requests] == [False, True]
+    log = (project / "logs/download.log").read_text()
+    assert "resuming at byte" in log and "verified sha256" in log
+    assert list((project / "resources").rglob("*.part")) == []
+
+
+def test_wrong_checksum_is_refused_with_nothing_left(project, http_server, cifar10_archive):
+    url = http_server.add("/cifar-10-python.tar.gz", cifar10_archive)
+    result = snakemake(project, "--cores", "1", "--config", f"archive={url}", "archive_sha256=" + "ab" * 32,
+                       "--", DATA_TARGET, check=False)
+    assert result.returncode != 0
+    assert "ERROR: checksum mismatch" in result.stderr
+    assert list((project / "resources").rglob("*.*")) == [] if (project / "resources").exists() else True
+    assert data_outputs(project) == []
+
+
+def test_404_is_a_clear_error(project, http_server):
+    result = snakemake(project, "--cores", "1", "--config", f"archive={http_server.url('/nope.tar.gz')}",
+                       "archive_md5=" + "a" * 32, "--", DATA_TARGET, check=False)
+    assert result.returncode != 0
+    assert "ERROR: download failed:" in result.stderr and "HTTP 404" in result.stderr
+
+
+def test_offline_official_download_says_how_to_use_a_local_archive(project):
+    result = snakemake(project, "--cores", "1", "--", DATA_TARGET, config=None, check=False)
+    assert result.returncode != 0
+    assert "--config archive=PATH/TO/ARCHIVE archive_sha256=SHA256" in result.stderr
+
+
+@pytest.mark.parametrize("member,payload,message", [
+    ("cifar-10-batches-py/../../escape", b"x", "unsafe path in archive"),
+    ("cifar-10-batches-py/data_batch_2", b"cos\nsystem\n(S'echo pwned'\ntR.", "refused to unpickle"),
+])
+def test_malicious_archives_are_refused(project, tmp_path, member, payload, message):
+    members = cifar10_members()
+    members[member] = payload
+    archive = write_tar(tmp_path / "bad.tar.gz", members)
+    result = snakemake(project, "--cores", "1", *archive_config(archive), "--", DATA_TARGET, check=False)
+    assert result.returncode != 0 and message in result.stderr
+    assert not (project / "results/data/classes.json").exists()
+    assert not (project / "results/data/train.npz").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("archiv=x", "'archiv' was unexpected"),
+    ("dataset=cifar1000", "'cifar1000' is not one of"),
+    ("validation_size=many", "'many' is not of type 'integer'"),
+    ("archive=/data/cifar.tar.gz", "'archive_md5' or 'archive_sha256' must be set"),
+])
+def test_bad_config_is_refused_before_any_job(project, override, message):
+    result = snakemake(project, "--cores", "1", "--config", override, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (project / "logs").exists() and not (project / "results").exists()
+
+
+def test_cifar100_with_coarse_labels(project, cifar100_archive):
+    snakemake(project, "--cores", "1", *archive_config(cifar100_archive), "dataset=cifar100",
+              "cifar100_labels=coarse", "validation_size=40", "--", DATA_TARGET)
+    classes = json.loads((project / "results/data/classes.json").read_text())
+    assert len(classes) == 20 and classes[0] == "coarse00"
+    with np.load(project / "results/data/val.npz") as val:
+        assert len(val["labels"]) == 40 and val["labels"].max() < 20
+
+
+def test_default_config_lists_one_train_job_per_seed_variant():
+    result = snakemake(REPO, "-n", "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32, config=None)
+    trained = [job for job in planned_jobs(result) if job.startswith("train:")]
+    seed_variants = ["model1", "model2", "model3", "model3_l2_0", "model3_l2_5e-5", "model3_l2_5e-4",
+                     "model3_l2_0.05", "model3_dropout", "model3_l2_5e-4_dropout"]
+    assert trained == sorted(f"train:variant={name}" for name in seed_variants)

@@ -1,0 +1,79 @@
+"""The tf.data pipeline: augmentation against a numpy reference, determinism, resumable streams."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cifarflow.inputs import evaluation_dataset, shift_pixels, training_dataset, translate_flip
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
+LABELS = np.arange(10) % 3
+
+
+def reference(image, dy, dx, flip, fill):
+    """out[i, j] = image[src(i + dy), src(j + dx)] of the (optionally) mirrored image."""
+    mode = {"nearest": "edge", "reflect": "reflect"}[fill]
+    padded = np.pad(image[:, ::-1] if flip else image, ((8, 8), (8, 8), (0, 0)), mode=mode)
+    return padded[8 + dy:8 + dy + 32, 8 + dx:8 + dx + 32]
+
+
+@pytest.mark.parametrize("fill", ["nearest", "reflect"])
+def test_translate_flip_matches_numpy(fill):
+    dy = np.array([0, 3, -3, 2, -1, 0, 1, -2, 3, 0], np.int32)
+    dx = np.array([0, -2, 3, 0, 1, -3, 2, 2, 0, 1], np.int32)
+    flip = np.array([False, True, False, True, True, False, False, True, False, True])
+    out = translate_flip(tf.constant(IMAGES), tf.constant(dy), tf.constant(dx), tf.constant(flip), fill).numpy()
+    for i in range(len(IMAGES)):
+        expected = reference(IMAGES[i], dy[i], dx[i], flip[i], fill)  # mirror first, then translate
+        assert np.array_equal(out[i], expected), i
+
+
+def test_shift_is_a_fraction_or_pixels():
+    assert shift_pixels(0.1) == 3 and shift_pixels(2) == 2 and shift_pixels(0) == 0
+
+
+def batches(first_epoch, epochs, augment=None, seed=0):
+    dataset, steps = training_dataset(IMAGES, LABELS, 3, 4, seed, first_epoch, epochs, augment)
+    return [(x.numpy(), y.numpy()) for x, y in dataset], steps
+
+
+def test_every_image_once_per_epoch_with_one_hot_labels():
+    stream, steps = batches(0, 2)
+    assert steps == 3 and len(stream) == 6
+    first_epoch = np.concatenate([x for x, _ in stream[:3]])
+    assert sorted(map(bytes, first_epoch)) == sorted(map(bytes, IMAGES))
+    labels = np.concatenate([y for _, y in stream[:3]])
+    assert labels.shape == (10, 3) and np.all(labels.sum(axis=1) == 1)
+
+
+def test_stream_is_deterministic_and_epochs_differ():
+    augment = {"shift": 2, "flip": True, "fill": "reflect"}
+    one, _ = batches(0, 2, augment)
+    two, _ = batches(0, 2, augment)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(one, two))
+    epoch1 = np.concatenate([x for x, _ in one[:3]])
+    epoch2 = np.concatenate([x for x, _ in one[3:]])
+    assert not np.array_equal(epoch1, epoch2)
+    other_seed, _ = batches(0, 2, augment, seed=1)
+    assert not np.array_equal(other_seed[0][0], one[0][0])
+
+
+def test_resumed_stream_equals_the_rest_of_an_uninterrupted_one():
+    augment = {"shift": 0.1, "flip": True, "fill": "nearest"}
+    full, steps = batches(0, 3, augment)
+    resumed, _ = batches(1, 3, augment)
+    assert len(resumed) == 2 * steps
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(full[steps:], resumed))
+
+
+def test_augmentation_changes_images_but_keeps_labels():
+    plain, _ = batches(0, 1)
+    augmented, _ = batches(0, 1, {"shift": 3, "flip": True, "fill": "reflect"})
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(plain, augmented))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, augmented))
+
+
+def test_evaluation_dataset_keeps_order():
+    x = np.concatenate([x for x, _ in evaluation_dataset(IMAGES, LABELS, 3, batch_size=4)])
+    assert np.array_equal(x, IMAGES)

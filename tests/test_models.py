@@ -1,0 +1,60 @@
+"""Architectures against the seed study's printed layer lists and parameter counts."""
+
+import keras
+import pytest
+
+from cifarflow.models import architecture_param_count, build_model
+
+STATS = {"mean": [125.3, 123.0, 113.9], "std": [63.0, 62.1, 66.7]}
+
+
+def conv_kernels(model):
+    return [(layer.filters, layer.kernel_size) for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def test_seed_parameter_counts():
+    assert architecture_param_count("lenet2") == 2_233_898  # the seed's model 1 summary
+    assert architecture_param_count("lenet3") == 1_668_906  # the seed's model 3 summary
+
+
+def test_lenet3_layer_list_matches_the_seed():
+    model = build_model({"arch": "lenet3", "weight_decay": 5e-4, "dropout": True}, 10, STATS["mean"], STATS["std"])
+    assert conv_kernels(model) == [(32, (3, 3)), (32, (3, 3)), (64, (3, 3)), (64, (5, 5)), (128, (3, 3)), (128, (5, 5))]
+    dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [0.25, 0.25, 0.25, 0.4]
+    dense = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense == [512, 10]
+    assert model.layers[-1].activation.__name__ == "softmax"
+    assert all(layer.kernel_regularizer.l2 == pytest.approx(5e-4)
+               for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert model.count_params() == 1_668_906  # the normalization layer adds no parameters
+
+
+def test_no_dropout_and_no_weight_decay():
+    model = build_model({"arch": "lenet3", "weight_decay": 0.0, "dropout": False}, 10, STATS["mean"], STATS["std"])
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+    assert all(layer.kernel_regularizer is None for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+
+
+def test_model_takes_raw_uint8_images_and_normalizes_them():
+    import numpy as np
+
+    model = build_model({"arch": "lenet2"}, 10, STATS["mean"], STATS["std"])
+    assert model.input.dtype == "uint8"
+    normalize = model.get_layer("normalize")
+    pixel = np.full((1, 32, 32, 3), 200, np.uint8)
+    out = keras.ops.convert_to_numpy(normalize(pixel))[0, 0, 0]
+    assert out == pytest.approx((200 - np.array(STATS["mean"])) / np.array(STATS["std"]), rel=1e-5)
+
+
+def test_fast_resnet_builds_with_batch_norm_and_residuals():
+    model = build_model({"arch": "resnet_fast", "weight_decay": 5e-4, "arch_options": {"widths": [16, 32, 64]}},
+                        100, STATS["mean"], STATS["std"])
+    assert model.output.shape[-1] == 100
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    assert any(isinstance(layer, keras.layers.Add) for layer in model.layers)
+
+
+def test_unknown_architecture_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown architecture 'lenet9'"):
+        build_model({"arch": "lenet9"}, 10, STATS["mean"], STATS["std"])

@@ -1,0 +1,145 @@
+"""The whole study through snakemake on a tiny config: outputs, reruns of only what changed, resume, NaN."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, planned_jobs, snakemake
+
+
+def test_study_outputs(tiny_study):
+    selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
+    table = pd.read_csv(tiny_study / "results/selection/variants.csv")
+    assert set(table["variant"]) == {"small", "small_augmented"}
+    assert selection["variant"] == table.iloc[0]["variant"]
+    metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
+    assert metrics["variant"] == selection["variant"] and 0 <= metrics["accuracy"] <= 1
+    confusion = pd.read_csv(tiny_study / "results/test/confusion_matrix.csv", index_col=0)
+    assert list(confusion.columns)[:2] == ["airplane", "automobile"] and confusion.values.sum() == 50
+    report = pd.read_csv(tiny_study / "results/test/classification_report.csv", index_col=0)
+    assert {"precision", "recall", "f1-score", "support"} <= set(report.columns)
+    predictions = pd.read_csv(tiny_study / "results/test/predictions.csv")
+    assert len(predictions) == 50 and predictions.filter(like="p_").sum(axis=1).round(4).eq(1).all()
+    training = json.loads((tiny_study / "results/variants/small/training.json").read_text())
+    assert training["software"]["tensorflow"] and training["settings"]["train"]["epochs"] == 2
+    validation = json.loads((tiny_study / "results/variants/small/validation.json").read_text())
+    assert validation["parameters"] == 2_233_898 and validation["best_epoch"] in (1, 2)
+    history = pd.read_csv(tiny_study / "results/variants/small/history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert not (tiny_study / "checkpoints/small").exists()  # removed once the model is saved
+
+
+def test_finished_run_has_nothing_to_do(tiny_study, cifar10_archive):
+    assert planned_jobs(snakemake(tiny_study, "-n", *archive_config(cifar10_archive))) == []
+
+
+def edited_config(folder, change):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    change(config)
+    path = folder / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def dry_run(project, archive, config):
+    return planned_jobs(snakemake(project, "-n", *archive_config(archive), config=config))
+
+
+def trained(jobs):
+    return [job for job in jobs if job.startswith("train:")]
+
+
+def test_editing_one_variant_reruns_only_that_variant_and_what_follows(tiny_study, cifar10_archive, tmp_path):
+    config = edited_config(tmp_path, lambda c: c["variants"]["small"].update(weight_decay=2e-4))
+    jobs = dry_run(tiny_study, cifar10_archive, config)
+    assert trained(jobs) == ["train:variant=small"]
+    assert {"validate:variant=small", "select_best", "evaluate_test"} <= set(jobs)
+    assert "validate:variant=small_augmented" not in jobs
+    assert not any(job.startswith(("download", "unpack", "normalize")) for job in jobs)
+
+
+def test_adding_a_variant_trains_only_the_new_one(tiny_study, cifar10_archive, tmp_path):
+    config = edited_config(tmp_path, lambda c: c["variants"].update(small_more={"arch": "lenet2", "dropout": False}))
+    jobs = dry_run(tiny_study, cifar10_archive, config)
+    assert trained(jobs) == ["train:variant=small_more"]
+    assert "validate:variant=small" not in jobs
+
+
+def edit_and_restore(path, snippet="\n# edited\n"):
+    """Append to a file for the length of a with-block, then put back its content and time stamp."""
+    class Edit:
+        def __enter__(self):
+            self.text, self.stat = path.read_text(), path.stat()
+            path.write_text(self.text + snippet)
+
+        def __exit__(self, *exc):
+            path.write_text(self.text)
+            os.utime(path, ns=(self.stat.st_atime_ns, self.stat.st_mtime_ns))
+    return Edit()
+
+
+def test_changing_a_stage_reruns_it_and_what_follows(tiny_study, cifar10_archive):
+    with edit_and_restore(tiny_study / "workflow/cifarflow/evaluation.py"):
+        jobs = dry_run(tiny_study, cifar10_archive, TINY_CONFIG)
+    assert trained(jobs) == []
+    assert {"validate:variant=small", "validate:variant=small_augmented", "select_best", "evaluate_test"} <= set(jobs)
+    with edit_and_restore(tiny_study / "workflow/scripts/evaluate_test.py", "\nprint('edited')\n"):
+        jobs = dry_run(tiny_study, cifar10_archive, TINY_CONFIG)
+    assert "evaluate_test" in jobs and "select_best" not in jobs and trained(jobs) == []
+    with edit_and_restore(tiny_study / "workflow/cifarflow/models.py"):
+        jobs = dry_run(tiny_study, cifar10_archive, TINY_CONFIG)
+    assert trained(jobs) == ["train:variant=small", "train:variant=small_augmented"]
+    assert planned_jobs(snakemake(tiny_study, "-n", *archive_config(cifar10_archive))) == []
+
+
+def long_config(folder, epochs=25, **train):
+    def change(config):
+        config["variants"] = {"slow": {"arch": "lenet2", "train": {"epochs": epochs, "batch_size": 8, **train}}}
+    return edited_config(folder, change)
+
+
+def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
+    project = copy_project(tmp_path / "project")
+    config = long_config(tmp_path)
+    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/model.keras"]
+    snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--", "normalize", config=config)
+    command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config),
+               "--replace-workflow-config", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state_file = project / "checkpoints/slow/state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 3:
+            break
+        assert process.poll() is None, "training finished before it could be killed"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # like a power cut: no clean-up runs
+    process.wait()
+    killed = json.loads(state_file.read_text())
+    done = killed["epochs_done"]
+    assert 3 <= done < 25 and not (project / "results/variants/slow/model.keras").exists()
+
+    snakemake(project, "--rerun-incomplete", *args, config=config)
+    log = (project / "logs/train/slow.log").read_text()
+    assert f"resuming from the checkpoint after epoch {done} of 25" in log
+    history = pd.read_csv(project / "results/variants/slow/history.csv")
+    assert list(history["epoch"]) == list(range(1, 26))
+    # the epochs done before the kill were not trained again: their records are the killed run's own
+    assert list(history["seconds"][:done]) == pytest.approx([row["seconds"] for row in killed["history"]])
+    assert f"epoch {done + 1}/25" in log and log.count("epoch 1/25:") == 1
+
+
+def test_diverging_training_fails_with_a_clear_message(tmp_path, cifar10_archive):
+    project = copy_project(tmp_path / "project")
+    config = long_config(tmp_path, epochs=1, optimizer="sgd", lr=1.0e12)
+    result = snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--",
+                       "results/variants/slow/model.keras", config=config, check=False)
+    assert result.returncode != 0
+    assert "ERROR: training loss became" in result.stderr and "lower the learning rate" in result.stderr
+    assert not (project / "results/variants/slow/model.keras").exists()
