@@ -18,9 +18,14 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/select.smk"
+include: "rules/export.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
         rules.evaluate_test.output,
+        rules.export_model.output,
+        rules.model_card.output,
+        REPORT_TARGETS,
     default_target: True

@@ -1,44 +1,16 @@
-import copy
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+from cifarflow.config import all_variants
 from cifarflow.datasets import get_dataset
 
 DATASET = get_dataset(config["dataset"])
 PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
 
 
-def deep_merge(base, override):
-    merged = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def sorted_keys(value):
-    """Settings with keys in a fixed order, so reordering a config file reruns nothing."""
-    if isinstance(value, dict):
-        return {key: sorted_keys(value[key]) for key in sorted(value)}
-    return value
-
-
-def variant_settings(name, overrides):
-    """A variant's complete settings: the defaults, its own values, then the study-wide budget."""
-    settings = deep_merge(config["defaults"], overrides)
-    settings["name"] = name
-    if config.get("budget_epochs"):
-        settings["train"]["epochs"] = config["budget_epochs"]
-    if config.get("budget_train_images"):
-        settings["max_train_images"] = config["budget_train_images"]
-    return sorted_keys(settings)
-
-
-VARIANTS = {name: variant_settings(name, v) for name, v in config["variants"].items()}
+VARIANTS = all_variants(config)
 
 
 wildcard_constraints:

@@ -1,3 +1,8 @@
+# Runs where snakemake runs: cluster nodes often have no internet.
+localrules:
+    download,
+
+
 rule download:
     output:
         archive=archive_path(),

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cifarflow.inputs import evaluation_dataset, shift_pixels, training_dataset, translate_flip
+from cifarflow.inputs import evaluation_dataset, training_dataset, translate_flip
+from cifarflow.inputs_common import shift_pixels
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
@@ -77,3 +78,26 @@ def test_augmentation_changes_images_but_keeps_labels():
 def test_evaluation_dataset_keeps_order():
     x = np.concatenate([x for x, _ in evaluation_dataset(IMAGES, LABELS, 3, batch_size=4)])
     assert np.array_equal(x, IMAGES)
+
+
+@pytest.mark.parametrize("fill", ["nearest", "reflect"])
+def test_numpy_pipeline_augments_exactly_like_the_tf_one(fill):
+    from cifarflow import array_inputs
+
+    dy = RNG.integers(-3, 4, 10).astype(np.int32)
+    dx = RNG.integers(-3, 4, 10).astype(np.int32)
+    flip = RNG.random(10) < 0.5
+    with_tf = translate_flip(tf.constant(IMAGES), tf.constant(dy), tf.constant(dx), tf.constant(flip), fill).numpy()
+    assert np.array_equal(array_inputs.translate_flip(IMAGES, dy, dx, flip, fill), with_tf)
+
+
+def test_numpy_stream_covers_each_epoch_and_resumes_exactly():
+    from cifarflow.array_inputs import training_batches
+
+    augment = {"shift": 2, "flip": True, "fill": "reflect"}
+    full, steps = training_batches(IMAGES, LABELS, 3, 4, 0, 0, 2, augment)
+    full = list(full)
+    assert steps == 3 and len(full) == 6
+    assert sorted(np.concatenate([y for _, y in full[:3]]).argmax(1)) == sorted(LABELS)
+    resumed, _ = training_batches(IMAGES, LABELS, 3, 4, 0, 1, 2, augment)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(full[3:], resumed))

@@ -173,17 +173,14 @@ def download_url(
 
 
 def copy_local(source: Path, dest: Path, algorithm: str, expected: str, log: Callable[[str], None] = print) -> None:
-    """Verify a local archive and place it at ``dest`` (hard link when possible, else copy)."""
+    """Verify a local archive and copy it to ``dest`` (a copy, not a link: the workflow's time stamps on its
+    own file must not reach the user's original, nor theirs ours)."""
     if not source.is_file():
         raise DownloadError(f"local archive {source} does not exist")
     part = dest.with_name(dest.name + ".part")
     part.unlink(missing_ok=True)
-    try:
-        os.link(source, part)
-        log(f"linked {source}")
-    except OSError:
-        shutil.copyfile(source, part)
-        log(f"copied {source}")
+    shutil.copyfile(source, part)
+    log(f"copied {source}")
     _verify_and_move(part, dest, algorithm, expected, log)
 
 

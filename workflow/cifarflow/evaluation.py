@@ -10,7 +10,8 @@ def predict_probabilities(model, images: np.ndarray, flip_tta: bool = False, bat
     probs = model.predict(images, batch_size=batch_size, verbose=0)
     if flip_tta:
         probs = (probs + model.predict(images[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2
-    return probs.astype(np.float64)
+    probs = probs.astype(np.float64)
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def accuracy_and_log_loss(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:

@@ -10,22 +10,15 @@ import math
 import numpy as np
 import tensorflow as tf
 
-IMAGE_SIZE = 32
-
-
-def shift_pixels(max_shift: float) -> int:
-    """A shift given as a fraction of the image (the seed's 0.1) or in whole pixels (2, 4...)."""
-    return int(round(max_shift * IMAGE_SIZE)) if 0 < max_shift < 1 else int(max_shift)
+from .inputs_common import IMAGE_SIZE, augment_options
 
 
 def _source_indices(offsets, fill: str):
     """Map shifted pixel positions back into [0, 31]: 'nearest' repeats the edge, 'reflect' mirrors it."""
     if fill == "nearest":
         return tf.clip_by_value(offsets, 0, IMAGE_SIZE - 1)
-    if fill == "reflect":
-        offsets = tf.abs(offsets)
-        return (IMAGE_SIZE - 1) - tf.abs((IMAGE_SIZE - 1) - offsets)
-    raise ValueError(f"unknown fill {fill!r}; use 'nearest' or 'reflect'")
+    offsets = tf.abs(offsets)
+    return (IMAGE_SIZE - 1) - tf.abs((IMAGE_SIZE - 1) - offsets)
 
 
 def translate_flip(images, shift_y, shift_x, flip, fill: str = "reflect"):
@@ -67,10 +60,7 @@ def training_dataset(
     steps = math.ceil(n / batch_size)
     x = tf.constant(images)
     y = tf.one_hot(tf.constant(labels.astype(np.int32)), num_classes)
-    augment = augment or {}
-    max_shift = shift_pixels(augment.get("shift", 0))
-    flip = bool(augment.get("flip", False))
-    fill = augment.get("fill", "reflect")
+    max_shift, flip, fill = augment_options(augment)
     active = max_shift > 0 or flip
 
     def epoch_batches(epoch):

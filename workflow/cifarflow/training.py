@@ -15,41 +15,48 @@ from .splits import save_json
 
 
 def configure_tensorflow(threads: int, seed: int, deterministic: bool, mixed_precision: bool) -> str:
-    """Set threads, seeds and precision before any TensorFlow op runs; return the device used ('GPU' or 'CPU')."""
-    import keras
-    import tensorflow as tf
+    """Set threads, seeds and precision before any op runs; return the device used ('GPU' or 'CPU').
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-    except RuntimeError:  # TensorFlow already started in this process (tests); threads stay as they were
-        pass
+    TensorFlow is the pipeline's backend; under another Keras backend (JAX on a lent GPU) only seeds and
+    precision apply."""
+    import keras
+
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+        except RuntimeError:  # TensorFlow already started in this process (tests); threads stay as they were
+            pass
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+        device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    else:
+        import jax
+
+        device = "GPU" if jax.default_backend() == "gpu" else "CPU"
     if mixed_precision and device == "GPU":
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     return device
 
 
 def software_versions() -> dict:
+    import importlib
+    import importlib.metadata
     import platform
     import sys
 
     import keras
-    import sklearn
-    import tensorflow as tf
 
-    return {
-        "python": sys.version.split()[0],
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-    }
+    versions = {"python": sys.version.split()[0], "keras_backend": keras.backend.backend(),
+                "platform": platform.platform(), "processor": platform.machine()}
+    backend = keras.backend.backend()
+    versions[backend] = importlib.import_module(backend).__version__
+    for package in ("keras", "numpy", "scikit-learn"):
+        versions[package] = importlib.metadata.version(package)
+    return versions
 
 
 def make_optimizer(train: dict, steps_per_epoch: int):
@@ -164,7 +171,6 @@ def train_variant(
     """Train (or resume) one variant; returns (model, history rows, summary dict)."""
     import keras
 
-    from .inputs import evaluation_dataset, training_dataset
     from .models import build_model
 
     train_settings = settings["train"]
@@ -184,6 +190,14 @@ def train_variant(
     else:
         model = build_model(settings, num_classes, stats["mean"], stats["std"])
         history, first_epoch = [], 0
+    if keras.backend.backend() == "tensorflow":
+        from .inputs import evaluation_dataset, training_dataset
+
+        validation = evaluation_dataset(*val, num_classes)
+    else:
+        from .array_inputs import training_batches as training_dataset
+
+        validation = (val[0], np.eye(num_classes, dtype=np.float32)[val[1]])
     dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
                                       first_epoch, epochs, settings.get("augment"))
     if not state:
@@ -202,7 +216,7 @@ def train_variant(
             epochs=epochs,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
-            validation_data=evaluation_dataset(*val, num_classes),
+            validation_data=validation,
             callbacks=[_epoch_callback(checkpoint, history, len(y_train), epochs)],
             shuffle=False,  # the stream is already shuffled, per epoch and seeded
             verbose=2,

@@ -1,0 +1,70 @@
+rule export_model:
+    input:
+        model=rules.select_best.output.model,
+        selection=rules.select_best.output.selection,
+        classes="results/data/classes.json",
+        stats="results/data/normalization.json",
+        val="results/data/val.npz",
+        code=package_code("export", "evaluation"),
+    output:
+        keras="results/export/model.keras",
+        saved_model=directory("results/export/saved_model"),
+        classes="results/export/classes.json",
+        metadata="results/export/metadata.json",
+    log:
+        "logs/export_model.log",
+    benchmark:
+        "benchmarks/export_model.tsv"
+    params:
+        check_images=500,  # validation images on which the exported files must reproduce the pipeline's predictions
+    threads: 2
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/export_model.py"
+
+
+rule model_card:
+    input:
+        selection=rules.select_best.output.selection,
+        variants=rules.select_best.output.table,
+        trainings=expand("results/variants/{variant}/training.json", variant=VARIANTS),
+        export=rules.export_model.output.metadata,
+        test_metrics=rules.evaluate_test.output.metrics,
+        confusion=rules.evaluate_test.output.confusion,
+        class_report=rules.evaluate_test.output.report,
+        train="results/data/train.npz",
+        val="results/data/val.npz",
+        test="results/data/test.npz",
+        stats="results/data/normalization.json",
+        classes="results/data/classes.json",
+        code=package_code("modelcard", "evaluation"),
+    output:
+        markdown=report(
+            "results/export/model_card.md",
+            caption="../workflow/report/model_card.rst",
+            category="8. Model",
+        ),
+        html=report(
+            "results/export/model_card.html",
+            caption="../workflow/report/model_card.rst",
+            category="8. Model",
+        ),
+    log:
+        "logs/model_card.log",
+    params:
+        dataset=DATASET.name,
+        label_mode=config["cifar100_labels"],
+        validation_batches=config["validation_batches"],
+        validation_size=config["validation_size"],
+        source={
+            "archive": archive_source(),
+            "official": not config.get("archive"),
+            "md5": archive_checksum()[0],
+            "sha256": archive_checksum()[1],
+        },
+        confused_pairs=config["report"]["confused_pairs"],
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/model_card.py"

@@ -1,0 +1,133 @@
+"""The exported model (Keras file and SavedModel) and the model card of a finished tiny study."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cifarflow.evaluation import predict_probabilities
+from cifarflow.export import exportable_model
+
+
+def stored_predictions(study):
+    """The pipeline's test predictions: class probabilities (N x classes) and predicted class names."""
+    table = pd.read_csv(study / "results/test/predictions.csv").sort_values("index")
+    return table.filter(like="p_").to_numpy(), table["predicted"].tolist()
+
+
+def load_test_split(study):
+    with np.load(study / "results/data/test.npz") as data:
+        return data["images"], data["labels"]
+
+
+def test_export_files(tiny_study):
+    export = tiny_study / "results/export"
+    selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
+    classes = json.loads((tiny_study / "results/data/classes.json").read_text())
+    assert json.loads((export / "classes.json").read_text()) == classes
+    assert (export / "saved_model/saved_model.pb").is_file()
+    metadata = json.loads((export / "metadata.json").read_text())
+    assert metadata["variant"] == selection["variant"]
+    assert metadata["flip_tta_in_model"] == selection["flip_tta"]
+    assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
+    assert metadata["classes"] == classes and metadata["parameters"] > 0
+    assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
+
+
+def test_exported_keras_model_gives_the_pipeline_predictions(tiny_study):
+    import keras
+
+    model = keras.models.load_model(tiny_study / "results/export/model.keras")  # plain: no custom objects
+    assert getattr(model, "optimizer", None) is None
+    assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, 32, 32, 3)
+    images, _ = load_test_split(tiny_study)
+    expected, predicted = stored_predictions(tiny_study)
+    classes = json.loads((tiny_study / "results/export/classes.json").read_text())
+    probs = model.predict(images, verbose=0)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert [classes[i] for i in probs.argmax(axis=1)] == predicted
+
+
+def test_exported_saved_model_gives_the_pipeline_predictions(tiny_study):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(tiny_study / "results/export/saved_model")).signatures["serve"]
+    images, _ = load_test_split(tiny_study)
+    expected, _ = stored_predictions(tiny_study)
+    probs = serve(image=tf.constant(images))["output_0"].numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("flip_tta", [False, True])
+def test_flip_tta_is_built_into_the_exported_model(tmp_path, flip_tta):
+    import keras
+
+    from cifarflow.models import build_model
+
+    settings = {"arch": "lenet2", "weight_decay": 0.0, "dropout": False, "name": "untrained"}
+    model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0])
+    images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "model.keras"
+    exportable_model(model, flip_tta).save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), predict_probabilities(model, images, flip_tta), atol=1e-6)
+
+
+def test_model_card(tiny_study):
+    export = tiny_study / "results/export"
+    card = (export / "model_card.md").read_text()
+    selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
+    metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
+    for heading in ("## Data and split", "## Architecture", "## Training", "## Validation and test results",
+                    "### Confusion-prone classes", "## Known limits", "## Software"):
+        assert heading in card
+    assert f"`{selection['variant']}`" in card
+    assert f"{metrics['accuracy']:.4f}" in card and f"{selection['val_accuracy']:.4f}" in card
+    assert "32×32" in card and "10 CIFAR-10 classes" in card
+    assert "| normalize | Normalization |" in card  # the layer table
+    assert "`train.optimizer` | `adam`" in card  # the training settings
+    assert "| keras | `3." in card and "| numpy | `" in card  # the software versions
+    assert "not the official download" in card  # the tiny study's archive is a local file
+    html = (export / "model_card.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "<h2>Known limits</h2>" in html
+
+
+def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
+    """The card's other branches: 100 classes (only the 10 hardest listed), the known lossy archive, a budget."""
+    from cifarflow.modelcard import model_card, to_html
+
+    classes = [f"class{i:02d}" for i in range(100)]
+    rng = np.random.default_rng(0)
+    confusion = pd.DataFrame(np.diag(rng.integers(50, 100, 100)) + rng.integers(0, 3, (100, 100)), index=classes, columns=classes)
+    recall = rng.uniform(0.2, 0.9, 100)
+    report = pd.DataFrame({"precision": recall, "recall": recall, "f1-score": recall, "support": 100}, index=classes)
+    settings = {"arch": "lenet3", "weight_decay": 0.0, "train": {"optimizer": "sgd", "epochs": 3}, "name": "v"}
+    card = model_card(
+        dataset="cifar100", label_mode="coarse",
+        source={"archive": "/data/cifar-100-python.tar.gz", "official": False, "md5": None,
+                "sha256": "6fb7806f985b21c938aa6f693d2912a891a6547b4cf975edc08d22cacbf4d6cd"},
+        validation="the last 5,000 images of the training file",
+        splits={"train": {"images": 45000, "per_class_min": 440, "per_class_max": 460},
+                "validation": {"images": 5000, "per_class_min": 40, "per_class_max": 60},
+                "test": {"images": 10000, "per_class_min": 100, "per_class_max": 100}},
+        stats={"mean": [129.3, 124.1, 112.4], "std": [68.2, 65.4, 70.4]},
+        classes=classes,
+        selection={"variant": "v", "metric": "val_log_loss", "val_accuracy": 0.41, "val_log_loss": 2.3,
+                   "runner_up": None, "margin": None, "flip_tta": False},
+        variants=pd.DataFrame([{"rank": 1, "variant": "v", "val_accuracy": 0.41, "val_log_loss": 2.3, "parameters": 1000}]),
+        training={"settings": settings, "train_images": 1000, "epochs": 3, "device": "GPU", "threads": 4,
+                  "training_seconds": 12.0, "images_per_second": 250.0, "software": {"keras": "3.15.1"}},
+        export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"}, "layers": [{"name": "image", "type": "InputLayer", "output_shape": [None, 32, 32, 3], "parameters": 0}]},
+        test_metrics={"accuracy": 0.4, "log_loss": 2.4, "n_images": 10000},
+        confusion=confusion, class_report=report, confused_pairs=5,
+    )
+    assert "100 CIFAR-100 (coarse labels) classes" in card
+    assert "The 10 classes with the lowest test recall" in card
+    hardest = [classes[i] for i in np.argsort(recall)[:10]]
+    assert all(f"| {name} |" in card for name in hardest)
+    assert card.count("**lossy**") == 2  # in the data section and in the known limits
+    assert "first 1,000 images of the training split" in card
+    assert "test figure comes from" not in card  # the full 10,000 test images
+    assert "Exported with keras `3.16.0`." in card
+    assert "<h3>Confusion-prone classes</h3>" in to_html(card, "card")

@@ -1,0 +1,303 @@
+"""The report: every figure of the tiny study is a valid image, `snakemake --report` builds a page that headless
+Chromium renders offline with every category, figure and the notebook listed, and a report-only setting reruns
+only report rules."""
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO, TINY_CONFIG, archive_config, snakemake
+
+VARIANTS = ["small", "small_augmented"]  # the variants of configs/tiny.yaml
+
+FIGURES = [
+    "results/figures/data/class_counts.png",
+    "results/figures/data/sample_images.png",
+    *[f"results/figures/training/variants/{v}.png" for v in VARIANTS],
+    "results/figures/training/all_variants.png",
+    "results/figures/selection/variants.png",
+    "results/figures/selection/regularization_sweep.png",
+    "results/figures/test/confusion_matrix.png",
+    "results/figures/test/class_metrics.png",
+    "results/figures/test/samples.png",
+    "results/figures/test/confused_pairs.png",
+    "results/figures/pipeline/rulegraph.png",
+    "results/figures/pipeline/benchmarks.png",
+]
+HTML_RESULTS = [
+    *[f"results/figures/architectures/{v}.html" for v in VARIANTS],
+    "results/figures/selection/variants.html",
+    "results/figures/summary/analysis.html",
+]
+
+# What the rendered report must list: category -> subcategory ("" if none) -> rows (label values) and the kind of
+# content each row opens.
+EXPECTED_REPORT = {
+    "1. Summary": {"": {("Analysis notebook",): "html"}},
+    "2. Data": {"": {("Images per class",): "image", ("Sample images per class",): "image"}},
+    "3. Training": {
+        "Learning curves per variant": {(v, "Learning curves"): "image" for v in VARIANTS},
+        "All variants": {("Validation curves of all variants",): "image"},
+    },
+    "4. Architectures": {"": {(v, "Layer table"): "html" for v in VARIANTS}},
+    "5. Selection": {"": {("Variant comparison",): "image", ("Variant table",): "html",
+                          ("Regularization sweep",): "image"}},
+    "6. Test": {"": {("Confusion matrix",): "image", ("Per-class precision, recall and F1",): "image",
+                     ("Sample predictions",): "image", ("Most-confused class pairs",): "image"}},
+    "7. Pipeline": {"": {("Rule graph",): "image", ("Run time and memory per job",): "image"}},
+}
+
+PROBE = Path(__file__).with_name("report_probe.js")
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+
+
+def report_rules() -> set[str]:
+    return set(re.findall(r"^rule (\w+):", (REPO / "rules" / "report.smk").read_text(), re.MULTILINE))
+
+
+def dry_run_rules(result: subprocess.CompletedProcess) -> set[str]:
+    """The rules of the jobs a dry run (-n) lists."""
+    return set(re.findall(r"^\s*(?:local)?rule (\w+):\s*$", result.stdout + result.stderr, re.MULTILINE))
+
+
+def test_every_figure_is_a_valid_non_empty_image(tiny_study):
+    for name in FIGURES:
+        path = tiny_study / name
+        assert path.stat().st_size > 1000, f"{name} is missing or nearly empty"
+        if path.suffix == ".svg":
+            assert "<svg" in path.read_text()[:2000], name
+            continue
+        with Image.open(path) as image:
+            assert image.format == "PNG", name
+            image.verify()
+        with Image.open(path) as image:
+            width, height = image.size
+            assert width >= 200 and height >= 100, f"{name} is only {width}x{height}"
+            low, high = image.convert("L").getextrema()
+            assert high - low > 50, f"{name} is blank"
+
+
+def test_tables_and_notebook_pages_are_self_contained(tiny_study):
+    for name in HTML_RESULTS:
+        text = (tiny_study / name).read_text()
+        assert "<table" in text or "jp-Notebook" in text, name
+        assert not EXTERNAL.search(text), f"{name} loads something from the network: {EXTERNAL.search(text).group(0)}"
+    layers = (tiny_study / "results/figures/architectures/small.html").read_text()
+    assert "Conv2D" in layers and "(None, 32, 32, 32)" in layers and "2,233,898" in layers
+
+
+def test_executed_notebook_tells_the_study(tiny_study):
+    notebook = json.loads((tiny_study / "results/notebook/analysis.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert all(cell["execution_count"] for cell in code), "a cell did not run"
+    assert not [o for cell in code for o in cell["outputs"] if o["output_type"] == "error"]
+    assert any("injected-parameters" in cell["metadata"].get("tags", []) for cell in code)
+    story = " ".join("".join(o["data"]["text/markdown"]) for cell in code for o in cell["outputs"]
+                     if "text/markdown" in o.get("data", {}))
+    selected = json.loads((tiny_study / "results/selection/selection.json").read_text())["variant"]
+    assert f"**{selected}** won" in story
+    assert "78.38 %" in story and "percentage points" in story
+    page = (tiny_study / "results/figures/summary/analysis.html").read_text()
+    assert f"<strong>{selected}</strong> won" in page
+
+
+@pytest.fixture(scope="module")
+def report_html(tiny_study, cifar10_archive, tmp_path_factory):
+    """`snakemake --report` of the finished tiny study; returns the report's path (and prints the build time)."""
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    started = time.monotonic()
+    snakemake(tiny_study, "--report", str(path), *archive_config(cifar10_archive))
+    print(f"\nreport built in {time.monotonic() - started:.1f} s: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return path
+
+
+def test_report_embeds_every_result(report_html):
+    text = report_html.read_text()
+    for name in FIGURES + HTML_RESULTS:
+        assert name in text, f"{name} is not in the report"
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def headless(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium without network: every host resolves to nothing and every request goes to a dead proxy."""
+    command = [
+        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
+        "--disable-extensions", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars", "--window-size=1400,900",
+        "--virtual-time-budget=60000", *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(chromium() is None and not os.environ.get("CIFARFLOW_REQUIRE_BROWSER"),
+                    reason="the headless browser test needs Chromium (apt-get install chromium)")
+def test_report_renders_offline_in_chromium(report_html, tiny_study, tmp_path):
+    assert chromium(), "CIFARFLOW_REQUIRE_BROWSER is set but Chromium is not installed (apt-get install chromium)"
+    # The report is a single-page app: a copy of it carries a script that clicks through every category and
+    # subcategory like a reader, opens every result, and writes what it saw into the page.
+    text = report_html.read_text()
+    end = text.rindex("</body>")
+    probe = tmp_path / "report_probe.html"
+    probe.write_text(text[:end] + "<script>\n" + PROBE.read_text() + "\n</script>\n" + text[end:])
+    dom = headless("--dump-dom", probe.as_uri(), profile=tmp_path / "profile")
+    found = re.search(r'<pre id="probe-result" style="display: none;">(.*?)</pre>', dom.stdout, re.DOTALL)
+    assert found, f"the probe did not finish:\n{dom.stderr[-3000:]}"
+    seen = json.loads(html.unescape(found.group(1)))
+    assert seen["errors"] == []
+    assert seen["resources"] == [], "the report tried to load files"
+    for category, subcategories in EXPECTED_REPORT.items():
+        assert category in seen["categories"], f"category {category} is missing; the page lists {list(seen['categories'])}"
+        for subcategory, rows in subcategories.items():
+            listed = {tuple(entry["labels"]): entry["content"] for entry in seen["categories"][category].get(subcategory, [])}
+            assert listed == rows, f"{category} / {subcategory or '-'} lists {listed}, expected {rows}"
+
+    screenshot = tmp_path / "report.png"
+    headless(f"--screenshot={screenshot}", probe.as_uri(), profile=tmp_path / "profile2")
+    with Image.open(screenshot) as image:
+        assert image.size == (1400, 900)
+        low, high = image.convert("L").getextrema()
+        assert high - low > 50, "the screenshot is blank"
+    keep = tiny_study / "report-screenshot.png"
+    shutil.copyfile(screenshot, keep)
+    if os.environ.get("REPORT_SCREENSHOT"):
+        shutil.copyfile(screenshot, os.environ["REPORT_SCREENSHOT"])
+    print(f"\nscreenshot of the rendered report: {keep}")
+
+
+def test_report_only_setting_reruns_only_report_rules(tiny_study, cifar10_archive, tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["report"].update(samples_per_class=2, test_samples=4, notebook_code=True)
+    edited = tmp_path / "report_edit.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    rules = dry_run_rules(snakemake(tiny_study, "-n", *archive_config(cifar10_archive), config=edited))
+    assert {"plot_sample_images", "plot_test_samples", "notebook_html"} <= rules
+    assert rules - {"all"} <= report_rules(), f"not report rules: {sorted(rules - report_rules() - {'all'})}"
+
+
+# --- the package's report functions, without the workflow ---------------------------------------
+
+def synthetic_history(epochs: int, gap: float):
+    import numpy as np
+    import pandas as pd
+
+    e = np.arange(1, epochs + 1)
+    loss = 2.0 * np.exp(-e / 4)
+    val_loss = 1.5 * np.exp(-e / 3) + 0.6 + gap * np.clip(e - 4, 0, None)
+    return pd.DataFrame({"epoch": e, "loss": loss, "accuracy": 1 - loss / 2.5,
+                         "val_loss": val_loss, "val_accuracy": 1 - val_loss / 3})
+
+
+def test_sweep_table_is_the_group_that_differs_only_in_regularization():
+    from cifarflow.tables import sweep_table
+
+    base = {"arch": "lenet3", "augment": {"shift": 0}, "train": {"epochs": 6}, "dropout_rates": {"conv": 0.25}}
+    settings = {
+        "model1": {**base, "arch": "lenet2", "weight_decay": 1e-4, "dropout": True},
+        "l2_5e-4": {**base, "weight_decay": 5e-4, "dropout": False},
+        "plain": {**base, "weight_decay": 0.0, "dropout": False},
+        "dropout": {**base, "weight_decay": 0.0, "dropout": True},
+    }
+    histories = {name: synthetic_history(6, gap) for name, gap in zip(settings, (0.0, 0.02, 0.1, 0.01))}
+    table = sweep_table(settings, histories)
+    assert list(table["variant"]) == ["plain", "l2_5e-4", "dropout"]
+    assert list(table["setting"]) == ["L2 0", "L2 0.0005", "L2 0 + dropout"]
+    assert table["is_sweep"].all()
+    plain = table.iloc[0]
+    assert plain["loss_gap"] > table.iloc[1]["loss_gap"] and plain["val_loss_rise"] > 0
+    alone = sweep_table({"a": settings["model1"], "b": {**settings["model1"], "arch": "lenet3"}},
+                        {"a": histories["model1"], "b": histories["plain"]})
+    assert set(alone["variant"]) == {"a", "b"} and not alone["is_sweep"].any()
+
+
+RULE_GRAPH = """digraph snakemake_dag {
+    graph[bgcolor=white, margin=0];
+	0[label = "all", color = "0.00 0.6 0.85", style="rounded"];
+	1[label = "train", color = "0.30 0.6 0.85", style="rounded"];
+	2[label = "normalize", color = "0.60 0.6 0.85", style="rounded"];
+	1 -> 0
+	2 -> 1
+	2 -> 0
+}"""
+
+
+def test_rule_graph_is_parsed_and_layered():
+    from cifarflow.figures import _layers, parse_dot
+
+    nodes, edges = parse_dot(RULE_GRAPH)
+    assert [node["label"] for node in nodes.values()] == ["all", "train", "normalize"]
+    assert edges == [("1", "0"), ("2", "1"), ("2", "0")]
+    assert _layers(nodes, edges) == {"2": 0, "1": 1, "0": 2}
+
+
+def test_benchmarks_are_read_by_rule_and_job(tmp_path):
+    from cifarflow.tables import read_benchmarks
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (tmp_path / "benchmarks/train").mkdir(parents=True)
+    (tmp_path / "benchmarks/train/model1.tsv").write_text(header + "12.5\t0:00:12\t900.5\t1\t1\t1\t0\t0\t90\t11\n")
+    (tmp_path / "benchmarks/normalize.tsv").write_text(header + "2.0\t0:00:02\tNA\t1\t1\t1\t0\t0\t50\t1\n")
+    table = read_benchmarks([tmp_path / "benchmarks/train/model1.tsv", tmp_path / "benchmarks/normalize.tsv"])
+    assert list(table["rule"]) == ["train", "normalize"] and list(table["job"]) == ["model1", ""]
+    assert table["seconds"].tolist() == [12.5, 2.0] and table["max_rss_mb"].iloc[0] == 900.5
+    assert table["max_rss_mb"].isna().iloc[1]
+
+
+def test_figures_draw_from_synthetic_results(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from cifarflow import figures
+    from cifarflow.evaluation import most_confused_pairs, test_report
+    from cifarflow.tables import sweep_table
+
+    rng = np.random.default_rng(0)
+    classes = ["cat", "dog", "ship"]
+    images = rng.integers(0, 255, (60, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(60) % 3
+    probs = rng.dirichlet(np.ones(3), 60)
+    probs[:40, labels[:40]] += 1
+    probs /= probs.sum(axis=1, keepdims=True)
+    result = test_report(labels, probs, classes)
+    histories = {"a": synthetic_history(5, 0.05), "b": synthetic_history(5, 0.0)}
+    table = pd.DataFrame({"rank": [1, 2], "variant": ["b", "a"], "val_accuracy": [0.8, 0.7], "val_log_loss": [0.6, 0.9],
+                          "parameters": [1000, 2000], "training_seconds": [60.0, 90.0]})
+    settings = {"a": {"arch": "lenet2", "weight_decay": 0.0, "dropout": False},
+                "b": {"arch": "lenet2", "weight_decay": 1e-3, "dropout": False}}
+
+    drawn = {
+        "counts": lambda p: figures.class_counts({"train": labels, "test": labels[:30]}, classes, p),
+        "samples": lambda p: figures.sample_images(images, labels, classes, 3, p),
+        "curves": lambda p: figures.learning_curves(histories["a"], "a", p),
+        "all_curves": lambda p: figures.all_learning_curves(histories, "b", p),
+        "comparison": lambda p: figures.variant_comparison(table, "b", p),
+        "sweep": lambda p: figures.regularization_sweep(sweep_table(settings, histories), histories, "b", p),
+        "confusion": lambda p: figures.confusion_matrix(result["confusion_matrix"], p),
+        "class_metrics": lambda p: figures.class_metrics(result["classification_report"], p),
+        "test_samples": lambda p: figures.test_samples(images, result["predictions"], 4, p),
+        "pairs": lambda p: figures.confused_pairs(most_confused_pairs(result["confusion_matrix"], 3),
+                                                  result["confusion_matrix"], {("cat", "dog"): [images[0]]}, p),
+        "no_pairs": lambda p: figures.confused_pairs(most_confused_pairs(result["confusion_matrix"], 3).head(0),
+                                                     result["confusion_matrix"], {}, p),
+        "rule_graph": lambda p: figures.rule_graph(RULE_GRAPH, p),
+        "benchmarks": lambda p: figures.benchmarks(pd.DataFrame({"rule": ["train", "train", "unpack"],
+                                                                 "job": ["a", "b", ""], "seconds": [10.0, 12.0, 1.0],
+                                                                 "max_rss_mb": [800.0, 820.0, float("nan")]}), p),
+    }
+    for name, draw in drawn.items():
+        path = tmp_path / f"{name}.png"
+        draw(path)
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] > 100, name

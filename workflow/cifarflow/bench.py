@@ -1,0 +1,194 @@
+"""Benchmark variants side by side in one run: throughput, time to a target accuracy, final accuracy, peak memory.
+
+    python -m cifarflow.bench --data results/data --variants fast model3 [--epochs N] [--target 0.94]
+    python -m cifarflow.bench --data results/data --variants model3 --bare-fit 2   # pipeline vs bare model.fit
+
+Each variant trains in its own subprocess (fresh TensorFlow state, its own peak memory). Prints a table and,
+with --json, writes every figure to a file. This is a measurement script, not a test.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from .config import variant_settings
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = None
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform(),
+            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_to_accuracy(history: list[dict], target: float) -> float | None:
+    """Training seconds (validation excluded) until the validation accuracy first reaches ``target``."""
+    elapsed = 0.0
+    for row in history:
+        elapsed += row["train_seconds"]
+        if row["val_accuracy"] >= target:
+            return elapsed
+    return None
+
+
+def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict:
+    """Train one variant through the pipeline's own training code and score it on validation and test."""
+    from .evaluation import accuracy_and_log_loss, predict_probabilities
+    from .splits import load_json, load_split
+    from .training import train_variant
+
+    classes = load_json(data / "classes.json")
+    with tempfile.TemporaryDirectory() as checkpoints:
+        model, history, summary, _ = train_variant(settings, load_split(data / "train.npz"), load_split(data / "val.npz"),
+                                                   len(classes), load_json(data / "normalization.json"),
+                                                   Path(checkpoints), threads)
+    tta = settings["train"].get("flip_tta", False)
+    result = {"variant": settings["name"], "images_per_second": summary["images_per_second"],
+              "training_seconds": sum(r["train_seconds"] for r in history), "epochs": len(history),
+              "train_images": summary["train_images"], "target": target,
+              "seconds_to_target": time_to_accuracy(history, target), "device": summary["device"]}
+    for split in ("val", "test"):
+        images, labels = load_split(data / f"{split}.npz")
+        result[f"{split}_accuracy"], result[f"{split}_log_loss"] = accuracy_and_log_loss(
+            labels, predict_probabilities(model, images, tta))
+    result["accuracy_curve"] = [round(r["val_accuracy"], 4) for r in history]
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
+    """The same model trained by a bare ``model.fit`` on in-memory arrays: the reference for input overhead."""
+    import keras
+    import numpy as np
+
+    from .models import build_model
+    from .splits import load_json, load_split
+    from .training import configure_tensorflow, make_optimizer
+
+    configure_tensorflow(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
+    images, labels = load_split(data / "train.npz")
+    limit = settings.get("max_train_images") or len(labels)
+    images, labels = images[:limit], labels[:limit]
+    classes = load_json(data / "classes.json")
+    stats = load_json(data / "normalization.json")
+    model = build_model(settings, len(classes), stats["mean"], stats["std"])
+    batch = settings["train"]["batch_size"]
+    steps = -(-len(labels) // batch)
+    model.compile(optimizer=make_optimizer(settings["train"], steps), loss="categorical_crossentropy", metrics=["accuracy"])
+    onehot = np.eye(len(classes), dtype=np.float32)[labels]
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.monotonic() - self.started)
+
+    model.fit(images, onehot, batch_size=batch, epochs=epochs, shuffle=True, verbose=2, callbacks=[Timer()])
+    return {"variant": settings["name"] + " (bare model.fit)", "images_per_second": len(labels) * len(times) / sum(times),
+            "training_seconds": sum(times), "epochs": epochs, "train_images": len(labels), "peak_rss_mb": peak_rss_mb()}
+
+
+def _child(args) -> None:
+    settings = json.loads(args.settings)
+    if args.bare_epochs:
+        result = run_bare_fit(settings, Path(args.data), args.threads, args.bare_epochs)
+    else:
+        result = run_variant(settings, Path(args.data), args.threads, args.target)
+    Path(args.result).write_text(json.dumps(result))
+
+
+def _spawn(settings: dict, args, bare_epochs: int = 0) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [sys.executable, "-m", "cifarflow.bench", "--child", "--settings", json.dumps(settings),
+                   "--data", args.data, "--threads", str(args.threads), "--target", str(args.target),
+                   "--result", out.name, "--bare-epochs", str(bare_epochs)]
+        log = open(args.log, "a") if args.log else subprocess.DEVNULL
+        started = time.monotonic()
+        subprocess.run(command, check=True, stdout=log, stderr=log)
+        result = json.loads(Path(out.name).read_text())
+        result["wall_seconds"] = time.monotonic() - started
+        return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cifarflow.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="config.yaml", help="study config holding the variants")
+    parser.add_argument("--data", default="results/data", help="folder with train/val/test.npz (the pipeline's splits)")
+    parser.add_argument("--variants", nargs="+", default=["fast"])
+    parser.add_argument("--epochs", type=int, help="override every variant's epochs")
+    parser.add_argument("--max-train-images", type=int, help="train on the first N training images only")
+    parser.add_argument("--target", type=float, default=0.94, help="validation accuracy for the time-to-accuracy column")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--bare-fit", type=int, default=0, metavar="EPOCHS",
+                        help="also time a bare model.fit on in-memory arrays for this many epochs, per variant")
+    parser.add_argument("--json", help="write all results to this file")
+    parser.add_argument("--log", help="append the trainings' output to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-epochs", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args)
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    config["budget_epochs"] = args.epochs or config.get("budget_epochs")
+    config["budget_train_images"] = args.max_train_images or config.get("budget_train_images")
+    unknown = [name for name in args.variants if name not in config["variants"]]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; {args.config} defines {sorted(config['variants'])}")
+    info = machine()
+    print(f"machine: {info['cpu']} ({info['cores']} cores), GPU: {info['gpu'] or 'none'}, Keras backend: {info['keras_backend']}")
+    results = []
+    for name in args.variants:
+        settings = variant_settings(config, name)
+        if args.bare_fit:
+            settings_bare = dict(settings, train=dict(settings["train"], epochs=args.bare_fit))
+            results.append(_spawn(settings_bare, args, bare_epochs=args.bare_fit))
+            _print(results[-1])
+        results.append(_spawn(settings, args))
+        _print(results[-1])
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
+
+
+def _print(r: dict) -> None:
+    line = (f"{r['variant']:<34} {r['images_per_second']:8.0f} images/s  {r['epochs']:3d} epochs  "
+            f"train {r['training_seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:6.0f} MB")
+    if "val_accuracy" in r:
+        reached = r["seconds_to_target"]
+        line += (f"  val {r['val_accuracy']:.4f}  test {r['test_accuracy']:.4f}  "
+                 f"to {r['target']:.0%}: {'%.1f s' % reached if reached is not None else 'not reached'}")
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

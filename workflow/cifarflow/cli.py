@@ -1,0 +1,104 @@
+"""The ``cifarflow`` command. ``cifarflow predict PATH...`` classifies image files with a run's selected model.
+
+Only the standard library is imported before the arguments are parsed, so ``--help`` and usage errors are instant;
+numpy, Pillow and TensorFlow are imported when there is work to do.
+
+Exit status of ``predict``: 0 when every image got a prediction, 1 when some input could not be read (each one
+is named on stderr, the others still get their predictions), 2 when the command could not run (bad arguments,
+no model).
+"""
+
+import argparse
+import sys
+
+from . import __version__
+
+PREDICT_HELP = """\
+Classify image files with a trained cifarflow model and print the top-k classes with their probabilities.
+
+Inputs: image files (PNG, JPEG, or anything else Pillow reads) and folders (their image files, recursively, by
+extension). Each image is converted to RGB (grayscale and palette expanded, transparency composited on white,
+16-bit scaled to 8-bit) and resized to 32x32 with Pillow's bicubic filter after cutting the largest centred square
+(--fit crop, the default) or stretched whole (--fit stretch). 32x32 RGB images are used as they are.
+
+Model: by default the selected model of the run in --run-dir (results/export/model.keras, else
+results/selection/best_model.keras with the selection's flip test-time averaging); or --model: a .keras file or
+a SavedModel folder. Class names: --classes, else classes.json beside the model, else the run's.
+
+Exit status: 0 all images classified; 1 some inputs could not be read (named on stderr, the others are still
+classified); 2 the command could not run.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cifarflow", description="cifarflow: the CIFAR CNN study workflow's command line.")
+    parser.add_argument("--version", action="version", version=f"cifarflow {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    predict = commands.add_parser("predict", help="classify image files with a trained model", description=PREDICT_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders of images")
+    predict.add_argument("--run-dir", default=".", metavar="DIR",
+                         help="a finished cifarflow run whose selected model to use (default: the current folder)")
+    predict.add_argument("--model", metavar="PATH", help="a .keras model file or SavedModel folder (overrides --run-dir)")
+    predict.add_argument("--classes", metavar="JSON", help="a JSON list of class names, in the model's output order")
+    predict.add_argument("-k", "--top-k", type=int, default=3, metavar="K", help="how many classes to print (default: 3)")
+    predict.add_argument("--csv", metavar="OUT", help="also write every image's prediction and class probabilities to this CSV file")
+    predict.add_argument("--fit", choices=("crop", "stretch"), default="crop",
+                         help="how a non-square image becomes square: centre crop (default) or stretch")
+    predict.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per model call (default: 256)")
+    predict.add_argument("-q", "--quiet", action="store_true", help="print no per-image lines (errors still go to stderr)")
+    return parser
+
+
+def error(path: str, message: str) -> None:
+    print(f"cifarflow predict: {path}: {message}", file=sys.stderr, flush=True)
+
+
+def predict_command(args) -> int:
+    from . import predict
+
+    if args.top_k < 1 or args.batch_size < 1:
+        print("cifarflow predict: --top-k and --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    files, failures = predict.find_images(args.paths)
+    for path, message in failures:
+        error(path, message)
+    if not files:
+        print("cifarflow predict: no image files to classify", file=sys.stderr)
+        return 1
+    try:
+        classifier = predict.load_classifier(args.model, args.run_dir, args.classes)
+    except predict.PredictError as problem:
+        print(f"cifarflow predict: {problem}", file=sys.stderr)
+        return 2
+    files, images, infos, unreadable = predict.load_images(files, args.fit)
+    for path, message in unreadable:
+        error(path, message)
+    failures += unreadable
+    probs = classifier.probabilities(images, args.batch_size)
+    if not args.quiet:
+        k = min(args.top_k, len(classifier.classes))
+        for path, best in zip(files, predict.top_k(probs, classifier.classes, k)):
+            print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+    if args.csv:
+        try:
+            predict.prediction_table(files, probs, infos, classifier.classes).to_csv(args.csv, index=False, float_format="%.6g")
+        except OSError as problem:
+            print(f"cifarflow predict: cannot write {args.csv}: {problem}", file=sys.stderr)
+            return 2
+    if failures:
+        print(f"cifarflow predict: {len(files)} image(s) classified, {len(failures)} input(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "predict":
+        return predict_command(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

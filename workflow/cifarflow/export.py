@@ -1,0 +1,131 @@
+"""Export the selected model so that it can be used without the pipeline.
+
+The exported model takes raw RGB uint8 images of 32x32 (N x 32 x 32 x 3, values 0-255) and returns class
+probabilities. Everything a user needs is inside it: the training split's mean and variance (the model's own
+``Normalization`` layer) and, when the selected variant is evaluated with flip test-time augmentation, the
+mean over each image and its mirror image (a built-in ``flip`` op and an ``Average`` layer). So plain
+``keras.models.load_model(path)`` (no custom objects, no ``safe_mode=False``) or ``tf.saved_model.load(path).serve``
+gives the pipeline's test predictions (``evaluation.predict_probabilities``) exactly.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .evaluation import predict_probabilities
+from .runlog import StageError
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+# The exported model must reproduce the pipeline's probabilities; they agree to float32 round-off.
+TOLERANCE = 1e-5
+
+
+def with_flip_tta(model):
+    """A model that averages ``model``'s probabilities over each image and its left-right mirror image."""
+    import keras
+    from keras import layers
+
+    images = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name=INPUT_NAME)
+    mirrored = keras.ops.flip(images, axis=2)  # (N, H, W, C): axis 2 is the width
+    probabilities = layers.Average(name=OUTPUT_NAME)([model(images), model(mirrored)])
+    return keras.Model(images, probabilities, name=f"{model.name}_flip_tta")
+
+
+def exportable_model(model, flip_tta: bool):
+    """The model to hand out: the trained model itself, or wrapped so that it does its flip averaging itself."""
+    return with_flip_tta(model) if flip_tta else model
+
+
+def layer_table(model) -> list[dict]:
+    """One row per layer of ``model`` (name, type, output shape, parameters), for the model card."""
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):  # a layer used more than once has no single output
+            shape = None
+        rows.append({
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": None if shape is None else [d for d in shape],
+            "parameters": int(layer.count_params()),
+        })
+    return rows
+
+
+def export_model(model_path: Path, flip_tta: bool, keras_path: Path, saved_model_dir: Path,
+                 check_images: np.ndarray) -> dict:
+    """Write the Keras file and the SavedModel, reload both and check them against the pipeline's predictions.
+
+    Returns what the export's metadata records: the checks' largest differences and the model's layers.
+    """
+    import keras
+    import tensorflow as tf
+
+    trained = keras.models.load_model(model_path, compile=False)  # no optimizer state: it is not needed to predict
+    model = exportable_model(trained, flip_tta)
+    keras_path, saved_model_dir = Path(keras_path), Path(saved_model_dir)
+    keras_path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(keras_path)
+    if saved_model_dir.exists():
+        shutil.rmtree(saved_model_dir)
+    model.export(os.fspath(saved_model_dir), format="tf_saved_model", verbose=False)
+    print(model_summary(model))
+
+    expected = predict_probabilities(trained, check_images, flip_tta)
+    reloaded = keras.models.load_model(keras_path)  # what a user does: the default safe mode, no custom objects
+    served = tf.saved_model.load(os.fspath(saved_model_dir))
+    differences = {
+        "keras": float(np.abs(reloaded.predict(check_images, batch_size=500, verbose=0) - expected).max()),
+        "saved_model": float(np.abs(served.serve(tf.constant(check_images)).numpy() - expected).max()),
+    }
+    for fmt, difference in differences.items():
+        print(f"exported {fmt} model vs the pipeline's predictions on {len(check_images)} images: "
+              f"largest difference {difference:.2e}")
+        if not difference <= TOLERANCE:
+            raise StageError(f"the exported {fmt} model does not reproduce the pipeline's predictions "
+                             f"(largest difference {difference:.3g} > {TOLERANCE})")
+    return {
+        "check": {"images": int(len(check_images)), "max_abs_difference": differences, "tolerance": TOLERANCE},
+        "parameters": int(trained.count_params()),
+        "layers": layer_table(trained),
+    }
+
+
+def model_summary(model) -> str:
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    return "\n".join(lines)
+
+
+def export_metadata(selection: dict, classes: list[str], stats: dict, exported: dict, software: dict) -> dict:
+    """What a user of the exported model needs to know: its input, its output and where it came from."""
+    return {
+        "variant": selection["variant"],
+        "selection": {key: selection.get(key) for key in ("metric", "val_accuracy", "val_log_loss", "runner_up", "margin")},
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [None, 32, 32, 3],
+            "dtype": "uint8",
+            "layout": "N x height x width x RGB channels, pixel values 0-255, no preprocessing",
+            "normalization": "inside the model: (x - mean) / std per channel, the training split's statistics",
+            "mean": stats["mean"],
+            "std": stats["std"],
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": [None, len(classes)],
+            "dtype": "float32",
+            "meaning": "class probabilities (softmax), in the order of classes.json",
+            "saved_model_signature": "serve / serving_default: image (uint8) -> output_0 (float32)",
+        },
+        "flip_tta": bool(selection["flip_tta"]),
+        "flip_tta_in_model": bool(selection["flip_tta"]),
+        "classes": classes,
+        "files": {"keras": "model.keras", "saved_model": "saved_model/", "classes": "classes.json"},
+        "software": software,
+        **exported,
+    }

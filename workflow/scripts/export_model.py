@@ -1,0 +1,18 @@
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json, load_split, save_json
+
+with logged(snakemake.log[0]):
+    from cifarflow.export import export_metadata, export_model
+    from cifarflow.training import software_versions
+
+    out = snakemake.output
+    selection = load_json(snakemake.input.selection)
+    classes = load_json(snakemake.input.classes)
+    images, _ = load_split(snakemake.input.val)
+    exported = export_model(snakemake.input.model, selection["flip_tta"], out.keras, out.saved_model,
+                            check_images=images[:snakemake.params.check_images])
+    save_json(out.classes, classes)
+    save_json(out.metadata, export_metadata(selection, classes, load_json(snakemake.input.stats), exported, software_versions()))
+    print(f"exported {selection['variant']} (flip TTA {'in the model' if selection['flip_tta'] else 'off'}) "
+          f"to {out.keras} and {out.saved_model}")

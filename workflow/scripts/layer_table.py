@@ -1,0 +1,18 @@
+from pathlib import Path
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json
+
+with logged(snakemake.log[0]):
+    import keras
+
+    from cifarflow.tables import layer_table, layer_table_html, parameter_counts
+
+    model = keras.models.load_model(snakemake.input.model, compile=False)
+    table = layer_table(model)
+    counts = parameter_counts(model)
+    settings = load_json(snakemake.input.summary)["settings"]
+    Path(snakemake.output.table).write_text(layer_table_html(snakemake.wildcards.variant, table, counts, settings))
+    print(table.to_string(index=False))
+    print(f"{counts['total']:,} parameters")

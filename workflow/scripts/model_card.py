@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import pandas as pd
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json
+
+with logged(snakemake.log[0]):
+    from cifarflow.modelcard import model_card, split_summary, to_html, validation_description
+
+    inp, p = snakemake.input, snakemake.params
+    selection = load_json(inp.selection)
+    trainings = {Path(path).parent.name: path for path in inp.trainings}
+    card = model_card(
+        dataset=p.dataset,
+        label_mode=p.label_mode,
+        source=p.source,
+        validation=validation_description(p.dataset, p.validation_batches, p.validation_size),
+        splits=split_summary({"train": inp.train, "validation": inp.val, "test": inp.test}),
+        stats=load_json(inp.stats),
+        classes=load_json(inp.classes),
+        selection=selection,
+        variants=pd.read_csv(inp.variants),
+        training=load_json(trainings[selection["variant"]]),
+        export=load_json(inp.export),
+        test_metrics=load_json(inp.test_metrics),
+        confusion=pd.read_csv(inp.confusion, index_col=0),
+        class_report=pd.read_csv(inp.class_report, index_col=0),
+        confused_pairs=p.confused_pairs,
+    )
+    Path(snakemake.output.markdown).write_text(card)
+    Path(snakemake.output.html).write_text(to_html(card, f"Model card: {selection['variant']}"))
+    print(f"model card of {selection['variant']}: {snakemake.output.markdown}, {snakemake.output.html}")
