@@ -89,9 +89,9 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
 
     from .models import build_model
     from .splits import load_json, load_split
-    from .training import configure_tensorflow, make_optimizer
+    from .training import configure_backend, make_optimizer
 
-    configure_tensorflow(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
+    configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
     images, labels = load_split(data / "train.npz")
     limit = settings.get("max_train_images") or len(labels)
     images, labels = images[:limit], labels[:limit]

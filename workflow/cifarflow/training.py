@@ -14,7 +14,7 @@ from .runlog import StageError
 from .splits import save_json
 
 
-def configure_tensorflow(threads: int, seed: int, deterministic: bool, mixed_precision: bool) -> str:
+def configure_backend(threads: int, seed: int, deterministic: bool, mixed_precision: bool) -> str:
     """Set threads, seeds and precision before any op runs; return the device used ('GPU' or 'CPU').
 
     TensorFlow is the pipeline's backend; under another Keras backend (JAX on a lent GPU) only seeds and
@@ -174,7 +174,7 @@ def train_variant(
     from .models import build_model
 
     train_settings = settings["train"]
-    device = configure_tensorflow(threads, train_settings["seed"], settings.get("deterministic", True),
+    device = configure_backend(threads, train_settings["seed"], settings.get("deterministic", True),
                                   train_settings.get("mixed_precision", False))
     x_train, y_train = train
     limit = settings.get("max_train_images")
