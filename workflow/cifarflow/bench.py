@@ -89,7 +89,7 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
 
     from .models import build_model
     from .splits import load_json, load_split
-    from .training import configure_backend, make_optimizer
+    from .training import compile_model, configure_backend
 
     configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
     images, labels = load_split(data / "train.npz")
@@ -100,7 +100,7 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     model = build_model(settings, len(classes), stats["mean"], stats["std"])
     batch = settings["train"]["batch_size"]
     steps = -(-len(labels) // batch)
-    model.compile(optimizer=make_optimizer(settings["train"], steps), loss="categorical_crossentropy", metrics=["accuracy"])
+    compile_model(model, settings["train"], steps)
     onehot = np.eye(len(classes), dtype=np.float32)[labels]
     times = []
 

@@ -84,6 +84,17 @@ def make_optimizer(train: dict, steps_per_epoch: int):
     raise ValueError(f"unknown optimizer {name!r}; use adam, sgd or rmsprop")
 
 
+def compile_model(model, train: dict, steps_per_epoch: int) -> None:
+    """The optimizer, loss and metric every training of a variant uses (the pipeline's and the benchmark's)."""
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(train, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train.get("label_smoothing", 0.0)),
+        metrics=["accuracy"],
+    )
+
+
 def fingerprint(settings: dict, stats: dict) -> str:
     """Identifies what a checkpoint was trained with; a checkpoint of other settings or data is never resumed."""
     blob = json.dumps({"settings": settings, "mean": stats["mean"], "n": stats["n_images"]}, sort_keys=True)
@@ -201,11 +212,7 @@ def train_variant(
     dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
                                       first_epoch, epochs, settings.get("augment"))
     if not state:
-        model.compile(
-            optimizer=make_optimizer(train_settings, steps),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_settings.get("label_smoothing", 0.0)),
-            metrics=["accuracy"],
-        )
+        compile_model(model, train_settings, steps)
     model.summary(print_fn=lambda line, **_: print(line))
     print(f"training {settings.get('name', '')} on {device} with {threads} thread(s): {len(y_train)} images, "
           f"{epochs} epochs of {steps} steps, batch size {train_settings['batch_size']}", flush=True)
