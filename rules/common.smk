@@ -4,6 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from cifarflow.config import all_variants
+from cifarflow.tta import tta_settings
 from cifarflow.datasets import get_dataset
 
 DATASET = get_dataset(config["dataset"])
@@ -50,5 +51,5 @@ def raw_batches():
     return [f"results/data/raw/{batch}.npz" for batch in DATASET.batches]
 
 
-def flip_tta(variant):
-    return VARIANTS[variant]["train"]["flip_tta"]
+def tta(variant):
+    return tta_settings(VARIANTS[variant]["train"])

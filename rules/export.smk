@@ -5,7 +5,7 @@ rule export_model:
         classes="results/data/classes.json",
         stats="results/data/normalization.json",
         val="results/data/val.npz",
-        code=package_code("export", "evaluation"),
+        code=package_code("export", "evaluation", "tta"),
     output:
         keras="results/export/model.keras",
         saved_model=directory("results/export/saved_model"),

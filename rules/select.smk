@@ -11,7 +11,7 @@ rule select_best:
         "logs/select_best.log",
     params:
         metric=config["selection_metric"],
-        flip_tta={name: flip_tta(name) for name in VARIANTS},
+        tta={name: tta(name) for name in VARIANTS},
     conda:
         "../envs/train.yaml"
     script:
@@ -24,7 +24,7 @@ rule evaluate_test:
         selection=rules.select_best.output.selection,
         test="results/data/test.npz",
         classes="results/data/classes.json",
-        code=package_code("evaluation"),
+        code=package_code("evaluation", "tta"),
     output:
         metrics="results/test/metrics.json",
         confusion="results/test/confusion_matrix.csv",

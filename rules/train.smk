@@ -4,7 +4,7 @@ rule train:
         val="results/data/val.npz",
         stats="results/data/normalization.json",
         classes="results/data/classes.json",
-        code=package_code("models", "inputs", "training"),
+        code=package_code("models", "inputs", "training", "optimizers"),
     output:
         model="results/variants/{variant}/model.keras",
         history="results/variants/{variant}/history.csv",
@@ -33,7 +33,7 @@ rule validate:
         history=rules.train.output.history,
         summary=rules.train.output.summary,
         val="results/data/val.npz",
-        code=package_code("evaluation"),
+        code=package_code("evaluation", "tta"),
     output:
         metrics="results/variants/{variant}/validation.json",
     log:
@@ -41,7 +41,7 @@ rule validate:
     benchmark:
         "benchmarks/validate/{variant}.tsv"
     params:
-        flip_tta=lambda wildcards: flip_tta(wildcards.variant),
+        tta=lambda wildcards: tta(wildcards.variant),
     threads: 2
     conda:
         "../envs/train.yaml"

@@ -29,7 +29,7 @@ def test_export_files(tiny_study):
     assert (export / "saved_model/saved_model.pb").is_file()
     metadata = json.loads((export / "metadata.json").read_text())
     assert metadata["variant"] == selection["variant"]
-    assert metadata["flip_tta_in_model"] == selection["flip_tta"]
+    assert metadata["tta"] == selection["tta"] and metadata["tta_in_model"] == (selection["tta"]["flip"] or selection["tta"]["translate"] > 0)
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
     assert metadata["classes"] == classes and metadata["parameters"] > 0
     assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
@@ -59,8 +59,9 @@ def test_exported_saved_model_gives_the_pipeline_predictions(tiny_study):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("flip_tta", [False, True])
-def test_flip_tta_is_built_into_the_exported_model(tmp_path, flip_tta):
+@pytest.mark.parametrize("tta", [None, {"flip": True, "translate": 0}, {"flip": False, "translate": 1},
+                                 {"flip": True, "translate": 2}])
+def test_test_time_augmentation_is_built_into_the_exported_model(tmp_path, tta):
     import keras
 
     from cifarflow.models import build_model
@@ -69,9 +70,28 @@ def test_flip_tta_is_built_into_the_exported_model(tmp_path, flip_tta):
     model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0])
     images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "model.keras"
-    exportable_model(model, flip_tta).save(path)
-    reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), predict_probabilities(model, images, flip_tta), atol=1e-6)
+    exportable_model(model, tta).save(path)
+    reloaded = keras.models.load_model(path)  # no custom objects
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), predict_probabilities(model, images, tta), atol=1e-6)
+
+
+def test_translate_and_flip_views_average_like_numpy():
+    """predict_probabilities against a plain numpy statement of the views: half on the image, a quarter on each
+    view shifted (edges mirrored) down-right and up-left, each split with its mirror image."""
+    from cifarflow.models import build_model
+
+    model = build_model({"arch": "lenet2", "weight_decay": 0.0, "dropout": False}, 10, [120.0] * 3, [60.0] * 3)
+    images = np.random.default_rng(1).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    down_right, up_left = padded[:, :-2, :-2], padded[:, 2:, 2:]
+    assert (down_right[:, 1:, 1:] == images[:, :-1, :-1]).all()
+
+    def both(view):
+        return (model.predict(view, verbose=0) + model.predict(view[:, :, ::-1], verbose=0)) / 2
+
+    expected = 0.5 * both(images) + 0.25 * both(down_right) + 0.25 * both(up_left)
+    got = predict_probabilities(model, images, {"flip": True, "translate": 1})
+    np.testing.assert_allclose(got, expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
 
 
 def test_model_card(tiny_study):
@@ -114,7 +134,7 @@ def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
         stats={"mean": [129.3, 124.1, 112.4], "std": [68.2, 65.4, 70.4]},
         classes=classes,
         selection={"variant": "v", "metric": "val_log_loss", "val_accuracy": 0.41, "val_log_loss": 2.3,
-                   "runner_up": None, "margin": None, "flip_tta": False},
+                   "runner_up": None, "margin": None, "tta": {"flip": False, "translate": 0}},
         variants=pd.DataFrame([{"rank": 1, "variant": "v", "val_accuracy": 0.41, "val_log_loss": 2.3, "parameters": 1000}]),
         training={"settings": settings, "train_images": 1000, "epochs": 3, "device": "GPU", "threads": 4,
                   "training_seconds": 12.0, "images_per_second": 250.0, "software": {"keras": "3.15.1"}},

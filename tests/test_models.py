@@ -58,3 +58,38 @@ def test_fast_resnet_builds_with_batch_norm_and_residuals():
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown architecture 'lenet9'"):
         build_model({"arch": "lenet9"}, 10, STATS["mean"], STATS["std"])
+
+
+WHITENED = {"arch": "whitened_cnn", "weight_decay": 5e-4, "arch_options": {"widths": [16, 32, 32]}}
+
+
+def test_whitened_cnn_layers():
+    model = build_model(WHITENED, 10, STATS["mean"], STATS["std"])
+    stem = model.get_layer("whiten")
+    assert not stem.trainable and stem.kernel_size == (2, 2) and stem.filters == 24
+    assert conv_kernels(model)[1:] == [(16, (3, 3))] * 2 + [(32, (3, 3))] * 4
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 6 and not any(layer.scale for layer in norms)
+    assert model.output.shape[-1] == 10 and model.layers[-1].dtype_policy.compute_dtype == "float32"
+
+
+def test_whitening_stem_decorrelates_the_training_patches():
+    import numpy as np
+
+    from cifarflow.models import initialize_from_data
+
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(200, 33, 33, 3))
+    smooth = noise[:, 1:, 1:] + noise[:, :-1, :-1] + 0.5 * noise[:, 1:, 1:, ::-1]  # correlated pixels and channels
+    images = np.clip(128 + 30 * smooth, 0, 255).astype(np.uint8)
+    mean, std = images.mean(axis=(0, 1, 2)), images.std(axis=(0, 1, 2))
+    model = build_model(WHITENED, 10, mean, std)
+    initialize_from_data(model, images, mean, std)
+    stem = keras.Model(model.input, model.get_layer("whiten").output)
+    out = keras.ops.convert_to_numpy(stem(images)).reshape(-1, 24).astype(np.float64)
+    half = out[:, :12]
+    assert np.allclose(out[:, 12:], -half)  # each filter and its negation
+    covariance = np.cov(half, rowvar=False)
+    off_diagonal = covariance - np.diag(np.diag(covariance))
+    assert np.abs(off_diagonal).max() < 1e-3
+    assert np.diag(covariance) == pytest.approx(np.ones(12), abs=0.05)  # eigenvalues >> eps: unit variance

@@ -54,3 +54,82 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(StageError, match=r"training loss became (nan|inf) at epoch 1.*lower the learning rate"):
         run(tmp_path, settings(optimizer="sgd", lr=1e12))
+
+
+def test_triangular_schedule_rises_to_the_peak_then_falls():
+    from cifarflow.optimizers import Triangular
+
+    schedule = Triangular(peak=2.0, total_steps=100, peak_step=20, initial_fraction=0.2, final_fraction=0.1)
+    values = [float(schedule(step)) for step in (0, 10, 20, 60, 100, 120)]
+    assert values == pytest.approx([0.4, 1.2, 2.0, 1.1, 0.2, 0.2])
+    assert Triangular.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_bias_scaled_sgd_speeds_up_batch_norm_shifts_only():
+    import keras
+
+    from cifarflow.optimizers import BiasScaledSGD
+
+    def one_step(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+        before = [v.numpy().copy() for v in model.trainable_variables]
+        model.compile(optimizer=optimizer, loss="mse")
+        model.train_on_batch(np.arange(32, dtype="float32").reshape(8, 4) / 32, np.ones((8, 2), "float32"))
+        return [(v.path.endswith("beta"), v.numpy() - b) for v, b in zip(model.trainable_variables, before)]
+
+    plain = one_step(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True))
+    scaled = one_step(BiasScaledSGD(bias_lr_scale=8.0, learning_rate=0.1, momentum=0.9, nesterov=True))
+    for (is_shift, delta), (_, scaled_delta) in zip(plain, scaled):
+        np.testing.assert_allclose(scaled_delta, (8.0 if is_shift else 1.0) * delta, rtol=1e-5, atol=1e-8)
+    assert any(is_shift and np.abs(delta).max() > 0 for is_shift, delta in plain)
+
+
+def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """The airbench-style recipe (triangular schedule, bias-scaled SGD, whitening stem) resumes exactly."""
+    fast = settings(optimizer="sgd", lr=0.2, momentum=0.85, bias_lr_scale=8.0, schedule="triangular", warmup_epochs=1,
+                    epochs=3, label_smoothing=0.2) | {"arch": "whitened_cnn", "arch_options": {"widths": [8, 16, 16]},
+                                                        "augment": {"shift": 2, "flip": True, "fill": "reflect"}}
+    _, uninterrupted, _, checkpoint = run(tmp_path, fast)
+    checkpoint.clear()
+
+    save = Checkpoint.save
+
+    def killed_after_first_epoch(self, model, epoch, history):
+        save(self, model, epoch, history)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(Checkpoint, "save", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, fast)
+    monkeypatch.setattr(Checkpoint, "save", save)
+    _, resumed, summary, _ = run(tmp_path, fast)
+    assert summary["resumed_after_epoch"] == 1
+    keys = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    assert [[row[k] for k in keys] for row in resumed] == [[row[k] for k in keys] for row in uninterrupted]
+
+
+def test_bfloat16_only_where_the_hardware_computes_it():
+    import keras
+
+    from cifarflow.training import configure_backend, cpu_has_bfloat16
+
+    configure_backend(1, 0, True, mixed_precision=True)
+    assert keras.mixed_precision.global_policy().name == ("mixed_bfloat16" if cpu_has_bfloat16() else "float32")
+    configure_backend(1, 0, True, mixed_precision=False)
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_batchnorm_recalibration_uses_the_final_weights_statistics():
+    import keras
+
+    from cifarflow.models import build_model
+    from cifarflow.training import recalibrate_batchnorm
+
+    model = build_model({"arch": "whitened_cnn", "arch_options": {"widths": [8, 16, 16]}}, 3, STATS["mean"], STATS["std"])
+    first = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    first.moving_mean.assign(np.full(first.moving_mean.shape, 7.0, "float32"))  # stale statistics
+    assert recalibrate_batchnorm(model, IMAGES, batch_size=20) == 6
+    inputs = keras.ops.convert_to_numpy(keras.Model(model.input, first.input)(IMAGES))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first.moving_mean), inputs.mean(axis=(0, 1, 2)), atol=1e-5)
+    assert first.momentum == 0.4  # the layer's own momentum is back

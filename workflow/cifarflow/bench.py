@@ -2,6 +2,7 @@
 
     python -m cifarflow.bench --data results/data --variants fast model3 [--epochs N] [--target 0.94]
     python -m cifarflow.bench --data results/data --variants model3 --bare-fit 2   # pipeline vs bare model.fit
+    python -m cifarflow.bench --data results/data --variants fast94 --input-only    # the input pipeline alone
 
 Each variant trains in its own subprocess (fresh TensorFlow state, its own peak memory). Prints a table and,
 with --json, writes every figure to a file. This is a measurement script, not a test.
@@ -59,6 +60,7 @@ def time_to_accuracy(history: list[dict], target: float) -> float | None:
 
 def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict:
     """Train one variant through the pipeline's own training code and score it on validation and test."""
+    from .tta import tta_settings
     from .evaluation import accuracy_and_log_loss, predict_probabilities
     from .splits import load_json, load_split
     from .training import train_variant
@@ -68,7 +70,7 @@ def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict
         model, history, summary, _ = train_variant(settings, load_split(data / "train.npz"), load_split(data / "val.npz"),
                                                    len(classes), load_json(data / "normalization.json"),
                                                    Path(checkpoints), threads)
-    tta = settings["train"].get("flip_tta", False)
+    tta = tta_settings(settings["train"])
     result = {"variant": settings["name"], "images_per_second": summary["images_per_second"],
               "training_seconds": sum(r["train_seconds"] for r in history), "epochs": len(history),
               "train_images": summary["train_images"], "target": target,
@@ -87,17 +89,19 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     import keras
     import numpy as np
 
-    from .models import build_model
+    from .models import build_model, initialize_from_data
     from .splits import load_json, load_split
     from .training import compile_model, configure_backend
 
-    configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
+    configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True),
+                      settings["train"].get("mixed_precision", False))
     images, labels = load_split(data / "train.npz")
     limit = settings.get("max_train_images") or len(labels)
     images, labels = images[:limit], labels[:limit]
     classes = load_json(data / "classes.json")
     stats = load_json(data / "normalization.json")
     model = build_model(settings, len(classes), stats["mean"], stats["std"])
+    initialize_from_data(model, images, stats["mean"], stats["std"])
     batch = settings["train"]["batch_size"]
     steps = -(-len(labels) // batch)
     compile_model(model, settings["train"], steps)
@@ -116,9 +120,30 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
             "training_seconds": sum(times), "epochs": epochs, "train_images": len(labels), "peak_rss_mb": peak_rss_mb()}
 
 
+def run_input_only(settings: dict, data: Path, threads: int, epochs: int = 2) -> dict:
+    """The training input stream alone (shuffle, gather, augmentation, batching): images/s it can deliver."""
+    from .inputs import training_dataset
+    from .splits import load_json, load_split
+    from .training import configure_backend
+
+    configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
+    images, labels = load_split(data / "train.npz")
+    limit = settings.get("max_train_images") or len(labels)
+    classes = len(load_json(data / "classes.json"))
+    dataset, _ = training_dataset(images[:limit], labels[:limit], classes, settings["train"]["batch_size"],
+                                      settings["train"]["seed"], 0, epochs, settings.get("augment"))
+    started = time.monotonic()
+    delivered = sum(int(batch.shape[0]) for batch, _ in dataset)
+    seconds = time.monotonic() - started
+    return {"variant": settings["name"] + " (input pipeline only)", "images_per_second": delivered / seconds,
+            "training_seconds": seconds, "epochs": epochs, "train_images": limit, "peak_rss_mb": peak_rss_mb()}
+
+
 def _child(args) -> None:
     settings = json.loads(args.settings)
-    if args.bare_epochs:
+    if args.input_only:
+        result = run_input_only(settings, Path(args.data), args.threads)
+    elif args.bare_epochs:
         result = run_bare_fit(settings, Path(args.data), args.threads, args.bare_epochs)
     else:
         result = run_variant(settings, Path(args.data), args.threads, args.target)
@@ -129,7 +154,7 @@ def _spawn(settings: dict, args, bare_epochs: int = 0) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, "-m", "cifarflow.bench", "--child", "--settings", json.dumps(settings),
                    "--data", args.data, "--threads", str(args.threads), "--target", str(args.target),
-                   "--result", out.name, "--bare-epochs", str(bare_epochs)]
+                   "--result", out.name, "--bare-epochs", str(bare_epochs)] + (["--input-only"] if args.input_only else [])
         log = open(args.log, "a") if args.log else subprocess.DEVNULL
         started = time.monotonic()
         subprocess.run(command, check=True, stdout=log, stderr=log)
@@ -149,6 +174,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--bare-fit", type=int, default=0, metavar="EPOCHS",
                         help="also time a bare model.fit on in-memory arrays for this many epochs, per variant")
+    parser.add_argument("--input-only", action="store_true",
+                        help="time the training input stream alone (2 epochs, no model), per variant")
     parser.add_argument("--json", help="write all results to this file")
     parser.add_argument("--log", help="append the trainings' output to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -170,6 +197,10 @@ def main(argv=None) -> None:
     results = []
     for name in args.variants:
         settings = variant_settings(config, name)
+        if args.input_only:
+            results.append(_spawn(settings, args))
+            _print(results[-1])
+            continue
         if args.bare_fit:
             settings_bare = dict(settings, train=dict(settings["train"], epochs=args.bare_fit))
             results.append(_spawn(settings_bare, args, bare_epochs=args.bare_fit))

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
+from .tta import tta_views
 
-def predict_probabilities(model, images: np.ndarray, flip_tta: bool = False, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities; with ``flip_tta`` the mean over each image and its mirror image."""
-    probs = model.predict(images, batch_size=batch_size, verbose=0)
-    if flip_tta:
-        probs = (probs + model.predict(images[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2
-    probs = probs.astype(np.float64)
+
+def predict_probabilities(model, images: np.ndarray, tta: dict | None = None, batch_size: int = 500) -> np.ndarray:
+    """Class probabilities, averaged over the test-time augmentation views of ``tta`` (see ``tta_views``)."""
+    probs = sum(weight * model.predict(view, batch_size=batch_size, verbose=0).astype(np.float64)
+                for weight, view in tta_views(images, tta))
     return probs / probs.sum(axis=1, keepdims=True)
 
 

@@ -2,8 +2,9 @@
 
 The exported model takes raw RGB uint8 images of 32x32 (N x 32 x 32 x 3, values 0-255) and returns class
 probabilities. Everything a user needs is inside it: the training split's mean and variance (the model's own
-``Normalization`` layer) and, when the selected variant is evaluated with flip test-time augmentation, the
-mean over each image and its mirror image (a built-in ``flip`` op and an ``Average`` layer). So plain
+``Normalization`` layer) and, when the selected variant is evaluated with test-time augmentation, the
+weighted mean over its views (mirror image and/or shifted views: built-in ``flip``, ``pad`` and slicing ops).
+So plain
 ``keras.models.load_model(path)`` (no custom objects, no ``safe_mode=False``) or ``tf.saved_model.load(path).serve``
 gives the pipeline's test predictions (``evaluation.predict_probabilities``) exactly.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluation import predict_probabilities
+from .tta import tta_views, uses_tta
 from .runlog import StageError
 
 INPUT_NAME = "image"
@@ -23,20 +25,20 @@ OUTPUT_NAME = "probabilities"
 TOLERANCE = 1e-5
 
 
-def with_flip_tta(model):
-    """A model that averages ``model``'s probabilities over each image and its left-right mirror image."""
+def with_tta(model, tta: dict):
+    """A model that averages ``model``'s probabilities over the test-time augmentation views of ``tta``."""
     import keras
     from keras import layers
 
     images = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name=INPUT_NAME)
-    mirrored = keras.ops.flip(images, axis=2)  # (N, H, W, C): axis 2 is the width
-    probabilities = layers.Average(name=OUTPUT_NAME)([model(images), model(mirrored)])
-    return keras.Model(images, probabilities, name=f"{model.name}_flip_tta")
+    weighted = [weight * model(view) for weight, view in tta_views(images, tta)]
+    probabilities = layers.Identity(name=OUTPUT_NAME)(sum(weighted[1:], weighted[0]))
+    return keras.Model(images, probabilities, name=f"{model.name}_tta")
 
 
-def exportable_model(model, flip_tta: bool):
-    """The model to hand out: the trained model itself, or wrapped so that it does its flip averaging itself."""
-    return with_flip_tta(model) if flip_tta else model
+def exportable_model(model, tta: dict | None):
+    """The model to hand out: the trained model itself, or wrapped so that it does its test-time averaging itself."""
+    return with_tta(model, tta) if uses_tta(tta) else model
 
 
 def layer_table(model) -> list[dict]:
@@ -56,7 +58,7 @@ def layer_table(model) -> list[dict]:
     return rows
 
 
-def export_model(model_path: Path, flip_tta: bool, keras_path: Path, saved_model_dir: Path,
+def export_model(model_path: Path, tta: dict | None, keras_path: Path, saved_model_dir: Path,
                  check_images: np.ndarray) -> dict:
     """Write the Keras file and the SavedModel, reload both and check them against the pipeline's predictions.
 
@@ -66,7 +68,7 @@ def export_model(model_path: Path, flip_tta: bool, keras_path: Path, saved_model
     import tensorflow as tf
 
     trained = keras.models.load_model(model_path, compile=False)  # no optimizer state: it is not needed to predict
-    model = exportable_model(trained, flip_tta)
+    model = exportable_model(trained, tta)
     keras_path, saved_model_dir = Path(keras_path), Path(saved_model_dir)
     keras_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(keras_path)
@@ -75,7 +77,7 @@ def export_model(model_path: Path, flip_tta: bool, keras_path: Path, saved_model
     model.export(os.fspath(saved_model_dir), format="tf_saved_model", verbose=False)
     print(model_summary(model))
 
-    expected = predict_probabilities(trained, check_images, flip_tta)
+    expected = predict_probabilities(trained, check_images, tta)
     reloaded = keras.models.load_model(keras_path)  # what a user does: the default safe mode, no custom objects
     served = tf.saved_model.load(os.fspath(saved_model_dir))
     differences = {
@@ -122,8 +124,8 @@ def export_metadata(selection: dict, classes: list[str], stats: dict, exported: 
             "meaning": "class probabilities (softmax), in the order of classes.json",
             "saved_model_signature": "serve / serving_default: image (uint8) -> output_0 (float32)",
         },
-        "flip_tta": bool(selection["flip_tta"]),
-        "flip_tta_in_model": bool(selection["flip_tta"]),
+        "tta": selection["tta"],
+        "tta_in_model": uses_tta(selection["tta"]),
         "classes": classes,
         "files": {"keras": "model.keras", "saved_model": "saved_model/", "classes": "classes.json"},
         "software": software,

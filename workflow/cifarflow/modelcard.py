@@ -23,6 +23,14 @@ KNOWN_ARCHIVES = {
 }
 
 
+def describe_tta(tta: dict) -> str:
+    """Test-time augmentation in words ('' when there is none)."""
+    parts = ["each image and its mirror image" if tta.get("flip") else "each image"]
+    if tta.get("translate"):
+        parts.append(f"views shifted {tta['translate']} pixel(s) down-right and up-left" + (" (and their mirror images)" if tta.get("flip") else ""))
+    return " and ".join(parts) if (tta.get("flip") or tta.get("translate")) else ""
+
+
 def split_summary(paths: dict[str, Path]) -> dict[str, dict]:
     """Images and per-class counts of each split file (reads only the labels)."""
     summary = {}
@@ -90,7 +98,8 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     known = KNOWN_ARCHIVES.get((source.get("sha256") or "").lower())
     accuracy, n_test = test_metrics["accuracy"], test_metrics["n_images"]
     low, high = interval95(accuracy, n_test)
-    flip = bool(selection.get("flip_tta"))
+    tta = selection.get("tta") or {}
+    augmented = describe_tta(tta)
     out = []
     add = out.append
 
@@ -102,7 +111,7 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     add("## Use\n")
     add("Input: RGB images of **32×32 pixels** as `uint8` (0-255), shape `(N, 32, 32, 3)`, with no preprocessing; "
         "the model normalizes them itself with the training split's per-channel mean and standard deviation"
-        + (", and averages its probabilities over each image and its mirror image (flip test-time augmentation)" if flip else "")
+        + (f", and averages its probabilities over {augmented} (test-time augmentation)" if augmented else "")
         + f". Output: `(N, {n_classes})` class probabilities in the order of `classes.json`.\n")
     add("```python\nimport json, keras\n"
         "model = keras.models.load_model(\"model.keras\")   # plain Keras: no custom objects\n"
@@ -155,7 +164,7 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     add(f"Selected by `{selection['metric']}` on the validation split: accuracy {selection['val_accuracy']:.4f}, "
         f"log-loss {selection['val_log_loss']:.4f}"
         + (f"; runner-up `{selection['runner_up']}`, margin {margin:.4f}" if selection.get("runner_up") and margin is not None else "")
-        + (". Predictions average each image and its mirror image." if flip else ".") + "\n")
+        + (f". Predictions average {augmented}." if augmented else ".") + "\n")
     shown = variants.head(10)
     add(table(["rank", "variant", "val accuracy", "val log-loss", "parameters"],
               [[int(r["rank"]), f"`{r['variant']}`", f"{r['val_accuracy']:.4f}", f"{r['val_log_loss']:.4f}", f"{int(r['parameters']):,}"]
@@ -205,8 +214,9 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         limits.append("It was trained on an archive that is not the official download; see the checksum above.")
     if n_test < 10000 and dataset in ("cifar10", "cifar100"):
         limits.append(f"The test figure comes from {n_test:,} images only (the official test split has 10,000).")
-    if flip:
-        limits.append("Flip test-time augmentation runs the network twice per image.")
+    views = (2 if tta.get("flip") else 1) * (3 if tta.get("translate") else 1)
+    if views > 1:
+        limits.append(f"Test-time augmentation runs the network {views} times per image.")
     add("\n".join(f"- {item}" for item in limits) + "\n")
 
     add("## Software\n")

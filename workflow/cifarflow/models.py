@@ -5,6 +5,7 @@ layer holding the training split's mean and variance), so a saved model is self-
 """
 
 import keras
+import numpy as np
 from keras import layers, regularizers
 
 
@@ -74,7 +75,62 @@ def resnet_fast(num_classes: int, weight_decay: float = 5e-4, widths=(64, 128, 2
     return build
 
 
-ARCHITECTURES = {"lenet2": lenet2, "lenet3": lenet3, "resnet_fast": resnet_fast}
+WHITENING_LAYER = "whiten"
+
+
+def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 256), patch: int = 2,
+                 batchnorm_momentum: float = 0.4, shift_weight_decay: float = 0.0, activation: str = "gelu",
+                 logit_scale: float = 1 / 9, **_):
+    """The airbench style: a frozen patch-whitening convolution (set from the training images, see
+    ``initialize_from_data``), then per stage conv, max-pool, batch norm, activation, conv, batch norm,
+    activation; global max-pool and a scaled linear head. Batch norm has a shift but no scale."""
+
+    def conv_bn_act(x, width, pool):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+        if pool:
+            x = layers.MaxPooling2D(2)(x)
+        x = layers.BatchNormalization(scale=False, momentum=batchnorm_momentum, epsilon=1e-5,
+                                      beta_regularizer=_l2(shift_weight_decay))(x)
+        return layers.Activation(activation)(x)
+
+    def build(x):
+        x = layers.Conv2D(2 * 3 * patch * patch, patch, padding="valid", name=WHITENING_LAYER, trainable=False)(x)
+        x = layers.Activation(activation)(x)
+        for width in widths:
+            x = conv_bn_act(conv_bn_act(x, width, pool=True), width, pool=False)
+        x = layers.GlobalMaxPooling2D()(x)
+        x = layers.Dense(num_classes, use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+        x = layers.Rescaling(logit_scale)(x)
+        return layers.Activation("softmax", dtype="float32")(x)
+
+    return build
+
+
+def whitening_kernel(images: np.ndarray, mean, std, patch: int = 2, eps: float = 5e-4, max_images: int = 5000) -> np.ndarray:
+    """A ``patch`` x ``patch`` convolution kernel that whitens the normalized images' patches: the eigenvectors of
+    the patch covariance scaled by 1/sqrt(eigenvalue + eps), each paired with its negation (2 x 3 x patch^2 filters)."""
+    x = (images[:max_images].astype(np.float64) - np.asarray(mean)) / np.asarray(std)
+    size = x.shape[1] - patch + 1
+    # patch vector index (i * patch + j) * 3 + c, the order of a Conv2D kernel of shape (patch, patch, 3, filters)
+    patches = np.concatenate([x[:, i:i + size, j:j + size, :] for i in range(patch) for j in range(patch)], axis=-1)
+    patches = patches.reshape(-1, patch * patch * 3)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(patches, rowvar=False))
+    filters = eigenvectors / np.sqrt(eigenvalues + eps)
+    kernel = np.concatenate([filters, -filters], axis=1)
+    return kernel.reshape(patch, patch, 3, -1).astype(np.float32)
+
+
+def initialize_from_data(model: keras.Model, images: np.ndarray, mean, std) -> None:
+    """Data-dependent initialization of a new model: its whitening stem, when the architecture has one."""
+    try:
+        stem = model.get_layer(WHITENING_LAYER)
+    except ValueError:
+        return
+    kernel = whitening_kernel(images, mean, std, stem.kernel.shape[0])
+    stem.set_weights([kernel, np.zeros(kernel.shape[-1], dtype=np.float32)])
+
+
+ARCHITECTURES = {"lenet2": lenet2, "lenet3": lenet3, "resnet_fast": resnet_fast, "whitened_cnn": whitened_cnn}
 
 
 def build_model(settings: dict, num_classes: int, mean, std) -> keras.Model:

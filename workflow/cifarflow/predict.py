@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .tta import tta_views
+
 IMAGE_SIZE = 32
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 FITS = ("crop", "stretch")
@@ -125,12 +127,12 @@ def load_images(files: list[Path], fit: str = "crop") -> tuple[list[Path], np.nd
 
 @dataclass
 class Classifier:
-    """A loaded model with its class names; ``flip_tta`` when the model needs the mirror average done outside."""
+    """A loaded model with its class names; ``tta`` when the model needs its test-time averaging done outside."""
 
     path: Path
     classes: list[str]
     predict_fn: object = field(repr=False)
-    flip_tta: bool = False
+    tta: dict | None = None
 
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         if not len(images):
@@ -138,10 +140,8 @@ class Classifier:
         chunks = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
-            probs = self.predict_fn(batch)
-            if self.flip_tta:
-                probs = (probs + self.predict_fn(np.ascontiguousarray(batch[:, :, ::-1, :]))) / 2
-            chunks.append(probs)
+            chunks.append(sum(weight * np.asarray(self.predict_fn(view), dtype=np.float64)
+                              for weight, view in tta_views(batch, self.tta)))
         return np.concatenate(chunks).astype(np.float64)
 
 
@@ -163,13 +163,13 @@ def find_classes(model_path: Path, run_dir: Path) -> Path | None:
     return None
 
 
-def needs_flip_tta(model_path: Path) -> bool:
-    """A selection's best_model.keras is the bare trained model: its selection.json says whether to flip-average.
-    An exported model does the averaging itself."""
+def outside_tta(model_path: Path) -> dict | None:
+    """A selection's best_model.keras is the bare trained model: its selection.json says which test-time averaging
+    to apply. An exported model does the averaging itself."""
     selection = model_path.parent / "selection.json"
     if model_path.is_file() and selection.is_file():
-        return bool(json.loads(selection.read_text()).get("flip_tta", False))
-    return False
+        return json.loads(selection.read_text()).get("tta")
+    return None
 
 
 @contextlib.contextmanager
@@ -212,7 +212,7 @@ def load_classifier(model: str | None = None, run_dir: str = ".", classes: str |
             raise PredictError(f"{class_file} does not list the model's {outputs} class names")
     else:
         names = [f"class_{i}" for i in range(outputs)]
-    return Classifier(model_path, [str(n) for n in names], predict_fn, needs_flip_tta(model_path))
+    return Classifier(model_path, [str(n) for n in names], predict_fn, outside_tta(model_path))
 
 
 def _load_keras(path: Path):

@@ -10,8 +10,8 @@ with logged(snakemake.log[0]):
     out = snakemake.output
     selection = load_json(snakemake.input.selection)
     images, labels = load_split(snakemake.input.test)
-    model = keras.models.load_model(snakemake.input.model)
-    result = test_report(labels, predict_probabilities(model, images, selection["flip_tta"]), load_json(snakemake.input.classes))
+    model = keras.models.load_model(snakemake.input.model, compile=False)
+    result = test_report(labels, predict_probabilities(model, images, selection["tta"]), load_json(snakemake.input.classes))
     metrics = result["metrics"] | {"variant": selection["variant"], "seed_test_accuracy": snakemake.params.seed_test_accuracy}
     save_json(out.metrics, metrics)
     result["confusion_matrix"].to_csv(out.confusion)

@@ -10,9 +10,9 @@ with logged(snakemake.log[0]):
     selection = load_json(snakemake.input.selection)
     classes = load_json(snakemake.input.classes)
     images, _ = load_split(snakemake.input.val)
-    exported = export_model(snakemake.input.model, selection["flip_tta"], out.keras, out.saved_model,
+    exported = export_model(snakemake.input.model, selection["tta"], out.keras, out.saved_model,
                             check_images=images[:snakemake.params.check_images])
     save_json(out.classes, classes)
     save_json(out.metadata, export_metadata(selection, classes, load_json(snakemake.input.stats), exported, software_versions()))
-    print(f"exported {selection['variant']} (flip TTA {'in the model' if selection['flip_tta'] else 'off'}) "
+    print(f"exported {selection['variant']} (test-time augmentation {selection['tta']} in the model) "
           f"to {out.keras} and {out.saved_model}")

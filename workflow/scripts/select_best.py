@@ -8,7 +8,7 @@ from cifarflow.splits import load_json, save_json
 with logged(snakemake.log[0]):
     metrics = [load_json(path) for path in snakemake.input.metrics]
     table, selection = select_best(metrics, snakemake.params.metric)
-    selection["flip_tta"] = snakemake.params.flip_tta[selection["variant"]]
+    selection["tta"] = snakemake.params.tta[selection["variant"]]
     table.to_csv(snakemake.output.table, index=False)
     models = dict(zip([m["variant"] for m in metrics], snakemake.input.models))
     shutil.copyfile(models[selection["variant"]], snakemake.output.model)

@@ -10,8 +10,8 @@ with logged(snakemake.log[0]):
     from cifarflow.evaluation import predict_probabilities, validation_metrics
 
     images, labels = load_split(snakemake.input.val)
-    model = keras.models.load_model(snakemake.input.model)
-    probs = predict_probabilities(model, images, snakemake.params.flip_tta)
+    model = keras.models.load_model(snakemake.input.model, compile=False)
+    probs = predict_probabilities(model, images, snakemake.params.tta)
     metrics = validation_metrics(snakemake.wildcards.variant, labels, probs,
                                  pd.read_csv(snakemake.input.history), load_json(snakemake.input.summary))
     save_json(snakemake.output.metrics, metrics)
