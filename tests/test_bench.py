@@ -1,0 +1,38 @@
+"""The benchmark script runs the pipeline's own training code and prints every figure it promises."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO, TINY_CONFIG
+
+
+def bench(tmp_path, data, *args):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "workflow"), TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-m", "cifarflow.bench", "--config", str(TINY_CONFIG), "--data", str(data),
+                             "--threads", "1", "--json", str(out), *args],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout, json.loads(out.read_text())
+
+
+def test_bench_prints_throughput_time_to_accuracy_accuracy_and_memory(tiny_study, tmp_path):
+    stdout, report = bench(tmp_path, tiny_study / "results/data", "--variants", "small", "--epochs", "2",
+                           "--target", "0.0", "--bare-fit", "1")
+    assert stdout.startswith("machine: ") and "cores" in stdout
+    assert report["machine"]["cores"] == os.cpu_count()
+    bare, trained = report["results"]
+    assert bare["variant"] == "small (bare model.fit)" and bare["images_per_second"] > 0
+    assert trained["epochs"] == 2 and len(trained["accuracy_curve"]) == 2
+    assert trained["seconds_to_target"] is not None and 0 < trained["seconds_to_target"] <= trained["training_seconds"]
+    assert 0 <= trained["val_accuracy"] <= 1 and 0 <= trained["test_accuracy"] <= 1 and trained["peak_rss_mb"] > 0
+    assert f"val {trained['val_accuracy']:.4f}  test {trained['test_accuracy']:.4f}" in stdout
+
+
+def test_bench_times_the_input_pipeline_alone(tiny_study, tmp_path):
+    stdout, report = bench(tmp_path, tiny_study / "results/data", "--variants", "small_augmented", "--input-only")
+    (row,) = report["results"]
+    assert row["variant"] == "small_augmented (input pipeline only)" and row["images_per_second"] > 0
+    assert "input pipeline only" in stdout
