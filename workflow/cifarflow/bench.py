@@ -60,10 +60,10 @@ def time_to_accuracy(history: list[dict], target: float) -> float | None:
 
 def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict:
     """Train one variant through the pipeline's own training code and score it on validation and test."""
-    from .tta import tta_settings
     from .evaluation import accuracy_and_log_loss, predict_probabilities
     from .splits import load_json, load_split
     from .training import train_variant
+    from .tta import tta_settings
 
     classes = load_json(data / "classes.json")
     with tempfile.TemporaryDirectory() as checkpoints:
@@ -84,21 +84,27 @@ def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict
     return result
 
 
+def training_arrays(settings: dict, data: Path):
+    """The training images and labels a variant sees (its ``max_train_images`` first ones), and the class names."""
+    from .splits import load_json, load_split
+
+    images, labels = load_split(data / "train.npz")
+    limit = settings.get("max_train_images") or len(labels)
+    return images[:limit], labels[:limit], load_json(data / "classes.json")
+
+
 def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     """The same model trained by a bare ``model.fit`` on in-memory arrays: the reference for input overhead."""
     import keras
     import numpy as np
 
     from .models import build_model, initialize_from_data
-    from .splits import load_json, load_split
+    from .splits import load_json
     from .training import compile_model, configure_backend
 
     configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True),
                       settings["train"].get("mixed_precision", False))
-    images, labels = load_split(data / "train.npz")
-    limit = settings.get("max_train_images") or len(labels)
-    images, labels = images[:limit], labels[:limit]
-    classes = load_json(data / "classes.json")
+    images, labels, classes = training_arrays(settings, data)
     stats = load_json(data / "normalization.json")
     model = build_model(settings, len(classes), stats["mean"], stats["std"])
     initialize_from_data(model, images, stats["mean"], stats["std"])
@@ -123,20 +129,17 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
 def run_input_only(settings: dict, data: Path, threads: int, epochs: int = 2) -> dict:
     """The training input stream alone (shuffle, gather, augmentation, batching): images/s it can deliver."""
     from .inputs import training_dataset
-    from .splits import load_json, load_split
     from .training import configure_backend
 
     configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
-    images, labels = load_split(data / "train.npz")
-    limit = settings.get("max_train_images") or len(labels)
-    classes = len(load_json(data / "classes.json"))
-    dataset, _ = training_dataset(images[:limit], labels[:limit], classes, settings["train"]["batch_size"],
-                                      settings["train"]["seed"], 0, epochs, settings.get("augment"))
+    images, labels, classes = training_arrays(settings, data)
+    dataset, _ = training_dataset(images, labels, len(classes), settings["train"]["batch_size"],
+                                  settings["train"]["seed"], 0, epochs, settings.get("augment"))
     started = time.monotonic()
     delivered = sum(int(batch.shape[0]) for batch, _ in dataset)
     seconds = time.monotonic() - started
     return {"variant": settings["name"] + " (input pipeline only)", "images_per_second": delivered / seconds,
-            "training_seconds": seconds, "epochs": epochs, "train_images": limit, "peak_rss_mb": peak_rss_mb()}
+            "training_seconds": seconds, "epochs": epochs, "train_images": len(labels), "peak_rss_mb": peak_rss_mb()}
 
 
 def _child(args) -> None:

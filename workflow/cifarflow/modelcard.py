@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluation import most_confused_pairs
+from .tta import uses_tta
 
 # Archives known by their sha256 that are not the official pixels.
 KNOWN_ARCHIVES = {
@@ -28,7 +29,7 @@ def describe_tta(tta: dict) -> str:
     parts = ["each image and its mirror image" if tta.get("flip") else "each image"]
     if tta.get("translate"):
         parts.append(f"views shifted {tta['translate']} pixel(s) down-right and up-left" + (" (and their mirror images)" if tta.get("flip") else ""))
-    return " and ".join(parts) if (tta.get("flip") or tta.get("translate")) else ""
+    return " and ".join(parts) if uses_tta(tta) else ""
 
 
 def split_summary(paths: dict[str, Path]) -> dict[str, dict]:

@@ -52,6 +52,14 @@ def _conv_bn_act(x, filters: int, weight_decay: float, activation: str):
     return layers.Activation(activation)(x)
 
 
+def _scaled_linear_head(x, num_classes: int, weight_decay: float, logit_scale: float):
+    """Global max-pool, a linear layer without bias and small initial logits, as the fast recipes scale their output."""
+    x = layers.GlobalMaxPooling2D()(x)
+    x = layers.Dense(num_classes, use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+    x = layers.Rescaling(logit_scale)(x)
+    return layers.Activation("softmax", dtype="float32")(x)
+
+
 def resnet_fast(num_classes: int, weight_decay: float = 5e-4, widths=(64, 128, 256), residual=(True, False, True),
                 stem_width: int = 32, activation: str = "gelu", logit_scale: float = 0.125, **_):
     """A small ResNet in the DAWNBench ResNet-9 / airbench style: a stem, then per stage conv-bn-act, max-pool and
@@ -67,10 +75,7 @@ def resnet_fast(num_classes: int, weight_decay: float = 5e-4, widths=(64, 128, 2
                 x = layers.Add()([x, _conv_bn_act(inner, width, weight_decay, activation)])
             else:
                 x = _conv_bn_act(x, width, weight_decay, activation)
-        x = layers.GlobalMaxPooling2D()(x)
-        x = layers.Dense(num_classes, use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
-        x = layers.Rescaling(logit_scale)(x)  # small initial logits, as the fast recipes scale their output
-        return layers.Activation("softmax", dtype="float32")(x)
+        return _scaled_linear_head(x, num_classes, weight_decay, logit_scale)
 
     return build
 
@@ -98,10 +103,7 @@ def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 2
         x = layers.Activation(activation)(x)
         for width in widths:
             x = conv_bn_act(conv_bn_act(x, width, pool=True), width, pool=False)
-        x = layers.GlobalMaxPooling2D()(x)
-        x = layers.Dense(num_classes, use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
-        x = layers.Rescaling(logit_scale)(x)
-        return layers.Activation("softmax", dtype="float32")(x)
+        return _scaled_linear_head(x, num_classes, weight_decay, logit_scale)
 
     return build
 
