@@ -39,22 +39,32 @@ def batches(first_epoch, epochs, augment=None, seed=0):
     return [(x.numpy(), y.numpy()) for x, y in dataset], steps
 
 
-def test_every_image_once_per_epoch_with_one_hot_labels():
-    stream, steps = batches(0, 2)
-    assert steps == 3 and len(stream) == 6
-    first_epoch = np.concatenate([x for x, _ in stream[:3]])
-    assert sorted(map(bytes, first_epoch)) == sorted(map(bytes, IMAGES))
-    labels = np.concatenate([y for _, y in stream[:3]])
-    assert labels.shape == (10, 3) and np.all(labels.sum(axis=1) == 1)
+def test_every_batch_is_full_and_each_epoch_leaves_out_a_different_remainder():
+    stream, steps = batches(0, 3)
+    assert steps == 2 and len(stream) == 6  # 10 images in batches of 4: two full batches per epoch
+    assert all(len(x) == 4 for x, _ in stream)
+    left_out = []
+    for epoch in range(3):
+        seen = [bytes(image) for x, _ in stream[2 * epoch:2 * epoch + 2] for image in x]
+        assert len(set(seen)) == 8  # no image twice within an epoch
+        left_out.append(set(map(bytes, IMAGES)) - set(seen))
+    assert len({frozenset(images) for images in left_out}) > 1
+    labels = np.concatenate([y for _, y in stream[:2]])
+    assert labels.shape == (8, 3) and np.all(labels.sum(axis=1) == 1)
+
+
+def test_fewer_images_than_a_batch_make_one_batch_per_epoch():
+    dataset, steps = training_dataset(IMAGES[:3], LABELS[:3], 3, 4, 0, 0, 2)
+    assert steps == 1 and [len(x) for x, _ in dataset] == [3, 3]
 
 
 def test_stream_is_deterministic_and_epochs_differ():
     augment = {"shift": 2, "flip": True, "fill": "reflect"}
-    one, _ = batches(0, 2, augment)
+    one, steps = batches(0, 2, augment)
     two, _ = batches(0, 2, augment)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(one, two))
-    epoch1 = np.concatenate([x for x, _ in one[:3]])
-    epoch2 = np.concatenate([x for x, _ in one[3:]])
+    epoch1 = np.concatenate([x for x, _ in one[:steps]])
+    epoch2 = np.concatenate([x for x, _ in one[steps:]])
     assert not np.array_equal(epoch1, epoch2)
     other_seed, _ = batches(0, 2, augment, seed=1)
     assert not np.array_equal(other_seed[0][0], one[0][0])
@@ -91,13 +101,14 @@ def test_numpy_pipeline_augments_exactly_like_the_tf_one(fill):
     assert np.array_equal(array_inputs.translate_flip(IMAGES, dy, dx, flip, fill), with_tf)
 
 
-def test_numpy_stream_covers_each_epoch_and_resumes_exactly():
+def test_numpy_stream_has_full_batches_and_resumes_exactly():
     from cifarflow.array_inputs import training_batches
 
     augment = {"shift": 2, "flip": True, "fill": "reflect"}
     full, steps = training_batches(IMAGES, LABELS, 3, 4, 0, 0, 2, augment)
     full = list(full)
-    assert steps == 3 and len(full) == 6
-    assert sorted(np.concatenate([y for _, y in full[:3]]).argmax(1)) == sorted(LABELS)
+    assert steps == 2 and len(full) == 4 and all(len(x) == 4 for x, _ in full)
+    first_epoch = [bytes(image) for x, _ in full[:2] for image in x]
+    assert len(set(first_epoch)) == 8
     resumed, _ = training_batches(IMAGES, LABELS, 3, 4, 0, 1, 2, augment)
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(full[3:], resumed))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(full[2:], resumed))

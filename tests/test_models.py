@@ -93,3 +93,29 @@ def test_whitening_stem_decorrelates_the_training_patches():
     off_diagonal = covariance - np.diag(np.diag(covariance))
     assert np.abs(off_diagonal).max() < 1e-3
     assert np.diag(covariance) == pytest.approx(np.ones(12), abs=0.05)  # eigenvalues >> eps: unit variance
+
+
+def test_whitened_cnn_convolutions_can_start_as_the_identity():
+    import numpy as np
+
+    with_identity = WHITENED | {"arch_options": {"widths": [16, 32, 32], "identity_init": True}}
+    model = build_model(with_identity, 10, STATS["mean"], STATS["std"])
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][1:]
+    for conv in convs:
+        kernel = keras.ops.convert_to_numpy(conv.kernel)
+        channels_in, channels_out = kernel.shape[2:]
+        n = min(channels_in, channels_out)
+        identity = np.zeros((3, 3, channels_in, n), dtype=np.float32)
+        identity[1, 1, np.arange(n), np.arange(n)] = 1.0
+        assert np.array_equal(kernel[..., :n], identity)
+        rest = kernel[..., n:]
+        if rest.size:  # the other filters: uniform in +-1/sqrt(fan_in), as PyTorch initializes
+            assert 0 < np.abs(rest).max() <= 1 / np.sqrt(9 * channels_in)
+    first = convs[0]
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, first.kernel.shape[2])).astype(np.float32)
+    n = min(first.kernel.shape[2:])  # 24 whitened channels into 16 filters
+    assert np.allclose(keras.ops.convert_to_numpy(first(x))[..., :n], x[..., :n], atol=1e-6)
+
+    plain = build_model(WHITENED, 10, STATS["mean"], STATS["std"])  # the default: random filters only
+    kernel = keras.ops.convert_to_numpy([layer for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)][1].kernel)
+    assert np.count_nonzero(kernel == 0) == 0

@@ -65,6 +65,25 @@ def test_triangular_schedule_rises_to_the_peak_then_falls():
     assert Triangular.from_config(schedule.get_config()).get_config() == schedule.get_config()
 
 
+def learning_rate_at(optimizer, step: int) -> float:
+    optimizer.iterations.assign(step)
+    return float(optimizer.learning_rate)
+
+
+@pytest.mark.parametrize("epochs", [10, 30])
+def test_warmup_fraction_keeps_the_schedules_shape_when_the_epochs_change(epochs):
+    from cifarflow.training import make_optimizer
+
+    train = {"optimizer": "sgd", "lr": 1.0, "epochs": epochs, "schedule": "triangular", "warmup_fraction": 0.25,
+             "initial_lr_fraction": 0.2, "final_lr_fraction": 0.0}
+    optimizer = make_optimizer(train, steps_per_epoch=8)
+    peak = 2 * epochs  # a quarter of 8 * epochs steps
+    assert [learning_rate_at(optimizer, step) for step in (0, peak, 8 * epochs)] == pytest.approx([0.2, 1.0, 0.0])
+    assert learning_rate_at(optimizer, peak - 1) < 1.0
+    by_epochs = {key: value for key, value in train.items() if key != "warmup_fraction"} | {"warmup_epochs": 1}
+    assert learning_rate_at(make_optimizer(by_epochs, steps_per_epoch=8), 8) == pytest.approx(1.0)
+
+
 def test_bias_scaled_sgd_speeds_up_batch_norm_shifts_only():
     import keras
 

@@ -5,13 +5,12 @@ mirrored then translated on the whole batch at once (numpy indexing, no per-imag
 thread prepares the next batches while the accelerator trains on the current one.
 """
 
-import math
 import queue
 import threading
 
 import numpy as np
 
-from .inputs_common import IMAGE_SIZE, augment_options
+from .inputs_common import IMAGE_SIZE, augment_options, full_batches
 
 
 def source_indices(offsets: np.ndarray, fill: str) -> np.ndarray:
@@ -34,7 +33,7 @@ def translate_flip(images: np.ndarray, shift_y: np.ndarray, shift_x: np.ndarray,
 def training_batches(images, labels, num_classes, batch_size, seed, first_epoch, epochs, augment=None, prefetch=8):
     """A generator of (images, one-hot labels) batches for epochs ``first_epoch .. epochs-1``; returns it and steps."""
     n = len(labels)
-    steps = math.ceil(n / batch_size)
+    batch_size, steps = full_batches(n, batch_size)
     max_shift, flip, fill = augment_options(augment)
     onehot = np.eye(num_classes, dtype=np.float32)
 

@@ -98,6 +98,7 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     import keras
     import numpy as np
 
+    from .inputs_common import full_batches
     from .models import build_model, initialize_from_data
     from .splits import load_json
     from .training import compile_model, configure_backend
@@ -108,8 +109,8 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     stats = load_json(data / "normalization.json")
     model = build_model(settings, len(classes), stats["mean"], stats["std"])
     initialize_from_data(model, images, stats["mean"], stats["std"])
-    batch = settings["train"]["batch_size"]
-    steps = -(-len(labels) // batch)
+    batch, steps = full_batches(len(labels), settings["train"]["batch_size"])
+    images, labels = images[:batch * steps], labels[:batch * steps]  # the pipeline's workload: full batches only
     compile_model(model, settings["train"], steps)
     onehot = np.eye(len(classes), dtype=np.float32)[labels]
     times = []

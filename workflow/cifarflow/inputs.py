@@ -5,12 +5,11 @@ indices seeded with ``(seed, e)``, and each batch's augmentation is seeded with 
 resumed at epoch ``e`` sees exactly the images an uninterrupted run would have seen.
 """
 
-import math
 
 import numpy as np
 import tensorflow as tf
 
-from .inputs_common import IMAGE_SIZE, augment_options
+from .inputs_common import IMAGE_SIZE, augment_options, full_batches
 
 
 def _source_indices(offsets, fill: str):
@@ -57,7 +56,7 @@ def training_dataset(
 ) -> tuple[tf.data.Dataset, int]:
     """Batches for epochs ``first_epoch .. epochs-1`` as one stream; returns it and the steps per epoch."""
     n = len(labels)
-    steps = math.ceil(n / batch_size)
+    batch_size, steps = full_batches(n, batch_size)
     x = tf.constant(images)
     y = tf.one_hot(tf.constant(labels.astype(np.int32)), num_classes)
     max_shift, flip, fill = augment_options(augment)
@@ -65,7 +64,7 @@ def training_dataset(
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True).enumerate()
 
     def load(step, index):
         batch = tf.gather(x, index)

@@ -1,4 +1,4 @@
-"""What both input pipelines (tf.data and numpy) share: image size and the augmentation settings."""
+"""What both input pipelines (tf.data and numpy) share: image size, batching and the augmentation settings."""
 
 IMAGE_SIZE = 32
 
@@ -15,3 +15,11 @@ def augment_options(augment: dict | None) -> tuple[int, bool, str]:
     if fill not in ("nearest", "reflect"):
         raise ValueError(f"unknown fill {fill!r}; use 'nearest' or 'reflect'")
     return shift_pixels(augment.get("shift", 0)), bool(augment.get("flip", False)), fill
+
+
+def full_batches(images: int, batch_size: int) -> tuple[int, int]:
+    """(batch size, steps per epoch) such that every training batch is full: each epoch's shuffle leaves out its
+    last ``images % batch_size`` images (different ones each epoch). A small batch at the end of an epoch would
+    take a full-size step on a noisy gradient and, with a low batch-norm momentum, set the stored statistics."""
+    batch_size = min(batch_size, images)
+    return batch_size, images // batch_size

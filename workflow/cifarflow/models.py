@@ -52,10 +52,16 @@ def _conv_bn_act(x, filters: int, weight_decay: float, activation: str):
     return layers.Activation(activation)(x)
 
 
-def _scaled_linear_head(x, num_classes: int, weight_decay: float, logit_scale: float):
+def _fan_in_uniform():
+    """Uniform in +-1/sqrt(fan_in): PyTorch's default for convolutions and linear layers, the fast recipes' setting."""
+    return keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")
+
+
+def _scaled_linear_head(x, num_classes: int, weight_decay: float, logit_scale: float, initializer="glorot_uniform"):
     """Global max-pool, a linear layer without bias and small initial logits, as the fast recipes scale their output."""
     x = layers.GlobalMaxPooling2D()(x)
-    x = layers.Dense(num_classes, use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+    x = layers.Dense(num_classes, use_bias=False, kernel_initializer=initializer,
+                     kernel_regularizer=_l2(weight_decay))(x)
     x = layers.Rescaling(logit_scale)(x)
     return layers.Activation("softmax", dtype="float32")(x)
 
@@ -85,13 +91,18 @@ WHITENING_LAYER = "whiten"
 
 def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 256), patch: int = 2,
                  batchnorm_momentum: float = 0.4, shift_weight_decay: float = 0.0, activation: str = "gelu",
-                 logit_scale: float = 1 / 9, **_):
+                 logit_scale: float = 1 / 9, identity_init: bool = False, **_):
     """The airbench style: a frozen patch-whitening convolution (set from the training images, see
     ``initialize_from_data``), then per stage conv, max-pool, batch norm, activation, conv, batch norm,
-    activation; global max-pool and a scaled linear head. Batch norm has a shift but no scale."""
+    activation; global max-pool and a scaled linear head. Batch norm has a shift but no scale. With
+    ``identity_init`` each convolution starts by passing its first input channels through unchanged (airbench's
+    Dirac initialization)."""
 
     def conv_bn_act(x, width, pool):
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=_l2(weight_decay))(x)
+        conv = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=_fan_in_uniform(),
+                             kernel_regularizer=_l2(weight_decay))
+        conv.identity_init = identity_init  # applied by build_model once the weights exist
+        x = conv(x)
         if pool:
             x = layers.MaxPooling2D(2)(x)
         x = layers.BatchNormalization(scale=False, momentum=batchnorm_momentum, epsilon=1e-5,
@@ -103,7 +114,7 @@ def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 2
         x = layers.Activation(activation)(x)
         for width in widths:
             x = conv_bn_act(conv_bn_act(x, width, pool=True), width, pool=False)
-        return _scaled_linear_head(x, num_classes, weight_decay, logit_scale)
+        return _scaled_linear_head(x, num_classes, weight_decay, logit_scale, _fan_in_uniform())
 
     return build
 
@@ -120,6 +131,16 @@ def whitening_kernel(images: np.ndarray, mean, std, patch: int = 2, eps: float =
     filters = eigenvectors / np.sqrt(eigenvalues + eps)
     kernel = np.concatenate([filters, -filters], axis=1)
     return kernel.reshape(patch, patch, 3, -1).astype(np.float32)
+
+
+def set_identity_filters(conv: layers.Conv2D) -> None:
+    """Make the first min(in, out) filters of a square, odd-sized convolution the identity of their channel
+    (a Dirac delta at the kernel's centre); the remaining filters keep their random values."""
+    kernel = keras.ops.convert_to_numpy(conv.kernel).copy()
+    centre, channels = kernel.shape[0] // 2, min(kernel.shape[2], kernel.shape[3])
+    kernel[..., :channels] = 0.0
+    kernel[centre, centre, np.arange(channels), np.arange(channels)] = 1.0
+    conv.kernel.assign(kernel)
 
 
 def initialize_from_data(model: keras.Model, images: np.ndarray, mean, std) -> None:
@@ -156,7 +177,11 @@ def build_model(settings: dict, num_classes: int, mean, std) -> keras.Model:
         for layer in body:
             x = layer(x)
         outputs = x
-    return keras.Model(inputs, outputs, name=settings.get("name", arch))
+    model = keras.Model(inputs, outputs, name=settings.get("name", arch))
+    for layer in model.layers:
+        if getattr(layer, "identity_init", False):
+            set_identity_filters(layer)
+    return model
 
 
 def architecture_param_count(arch: str, num_classes: int = 10, **options) -> int:

@@ -75,7 +75,10 @@ def make_optimizer(train: dict, steps_per_epoch: int):
     lr = train["lr"]
     total_steps = train["epochs"] * steps_per_epoch
     schedule = train.get("schedule", "constant")
-    warmup = int(train.get("warmup_epochs", 0) * steps_per_epoch)
+    if "warmup_fraction" in train:  # scales with the epochs, so a budget or a benchmark keeps the schedule's shape
+        warmup = int(train["warmup_fraction"] * total_steps)
+    else:
+        warmup = int(train.get("warmup_epochs", 0) * steps_per_epoch)
     if schedule == "triangular":
         from .optimizers import Triangular
 
@@ -251,11 +254,12 @@ def train_variant(
         validation = (val[0], np.eye(num_classes, dtype=np.float32)[val[1]])
     dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
                                       first_epoch, epochs, settings.get("augment"))
+    images_per_epoch = steps * min(train_settings["batch_size"], len(y_train))  # full batches only
     if not state:
         compile_model(model, train_settings, steps)
     model.summary(print_fn=lambda line, **_: print(line))
     print(f"training {settings.get('name', '')} on {device} with {threads} thread(s): {len(y_train)} images, "
-          f"{epochs} epochs of {steps} steps, batch size {train_settings['batch_size']}", flush=True)
+          f"{epochs} epochs of {steps} full batches of {images_per_epoch // steps}", flush=True)
     started = time.monotonic()
     if first_epoch < epochs:
         model.fit(
@@ -264,7 +268,7 @@ def train_variant(
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
             validation_data=validation,
-            callbacks=[_epoch_callback(checkpoint, history, len(y_train), epochs)],
+            callbacks=[_epoch_callback(checkpoint, history, images_per_epoch, epochs)],
             shuffle=False,  # the stream is already shuffled, per epoch and seeded
             verbose=2,
         )
@@ -286,7 +290,7 @@ def train_variant(
         "train_images": int(len(y_train)),
         "training_seconds": trained,
         "wall_seconds_this_run": wall,
-        "images_per_second": len(y_train) * len(history) / fitting if fitting else None,
+        "images_per_second": images_per_epoch * len(history) / fitting if fitting else None,
         "parameters": int(model.count_params()),
         "software": software_versions(),
     }

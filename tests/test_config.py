@@ -1,0 +1,48 @@
+"""The config schema: the shipped configs pass, typos in a variant are refused, and it knows every option."""
+
+import copy
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from cifarflow.config import deep_merge
+from cifarflow.models import ARCHITECTURES
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "configs/laptop.yaml", "configs/tiny.yaml"])
+def test_shipped_configs_are_valid(path):
+    config = deep_merge(CONFIG, yaml.safe_load((REPO / path).read_text()))  # as --configfile updates config.yaml
+    validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize("section,typo", [("arch_options", "widht"), ("train", "label_smothing"),
+                                          ("augment", "flp")])
+def test_typo_in_a_variant_is_refused(section, typo):
+    config = copy.deepcopy(CONFIG)
+    config["variants"]["fast94"].setdefault(section, {})[typo] = 1
+    with pytest.raises(WorkflowError, match=f"'{typo}' was unexpected"):
+        validate(config, SCHEMA)
+
+
+def test_schema_names_exactly_the_architectures_options():
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    variant = schema["definitions"]["variant_settings"]["properties"]
+    assert set(variant["arch"]["enum"]) == set(ARCHITECTURES)
+    set_by_the_study = {"num_classes", "weight_decay", "conv_dropout", "dense_dropout", "_"}
+    options = {name for build in ARCHITECTURES.values() for name in inspect.signature(build).parameters}
+    assert set(variant["arch_options"]["properties"]) == options - set_by_the_study
+
+
+def test_warmup_given_twice_is_refused():
+    config = copy.deepcopy(CONFIG)
+    config["variants"]["fast94"]["train"] |= {"warmup_epochs": 4, "warmup_fraction": 0.2}
+    with pytest.raises(WorkflowError, match="should not be valid"):
+        validate(config, SCHEMA)
