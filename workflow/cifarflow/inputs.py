@@ -5,7 +5,6 @@ indices seeded with ``(seed, e)``, and each batch's augmentation is seeded with 
 resumed at epoch ``e`` sees exactly the images an uninterrupted run would have seen.
 """
 
-
 import numpy as np
 import tensorflow as tf
 
