@@ -222,6 +222,7 @@ def train_variant(
     """Train (or resume) one variant; returns (model, history rows, summary dict)."""
     import keras
 
+    from .inputs_common import full_batches
     from .models import build_model, initialize_from_data
 
     train_settings = settings["train"]
@@ -254,7 +255,8 @@ def train_variant(
         validation = (val[0], np.eye(num_classes, dtype=np.float32)[val[1]])
     dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
                                       first_epoch, epochs, settings.get("augment"))
-    images_per_epoch = steps * min(train_settings["batch_size"], len(y_train))  # full batches only
+    batch_size, _ = full_batches(len(y_train), train_settings["batch_size"])
+    images_per_epoch = steps * batch_size
     if not state:
         compile_model(model, train_settings, steps)
     model.summary(print_fn=lambda line, **_: print(line))
