@@ -3,6 +3,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+from cifarflow.codeinputs import package_modules
 from cifarflow.config import all_variants
 from cifarflow.tta import tta_settings
 from cifarflow.datasets import get_dataset
@@ -18,9 +19,11 @@ wildcard_constraints:
     variant="|".join(re.escape(name) for name in VARIANTS),
 
 
-def package_code(*modules):
-    """Package modules a rule runs, as inputs, so that editing them reruns the rule."""
-    return [os.path.join(PACKAGE, f"{module}.py") for module in modules]
+def script_code(script):
+    """The package modules that workflow/scripts/<script>.py runs (found from its imports, directly or not), as
+    inputs, so that editing any of them reruns the rule."""
+    path = os.path.join(workflow.basedir, "workflow", "scripts", f"{script}.py")
+    return [os.path.relpath(module) for module in package_modules(path, PACKAGE)]
 
 
 def archive_source():

@@ -4,6 +4,8 @@ localrules:
 
 
 rule download:
+    input:
+        code=script_code("download"),
     output:
         archive=archive_path(),
     log:
@@ -23,7 +25,7 @@ rule download:
 rule unpack:
     input:
         archive=rules.download.output.archive,
-        code=package_code("archive", "datasets"),
+        code=script_code("unpack"),
     output:
         batches=raw_batches(),
         classes="results/data/classes.json",
@@ -43,7 +45,7 @@ rule unpack:
 rule normalize:
     input:
         batches=rules.unpack.output.batches,
-        code=package_code("splits"),
+        code=script_code("normalize"),
     output:
         train="results/data/train.npz",
         val="results/data/val.npz",

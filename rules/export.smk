@@ -5,7 +5,7 @@ rule export_model:
         classes="results/data/classes.json",
         stats="results/data/normalization.json",
         val="results/data/val.npz",
-        code=package_code("export", "evaluation", "tta"),
+        code=script_code("export_model"),
     output:
         keras="results/export/model.keras",
         saved_model=directory("results/export/saved_model"),
@@ -38,7 +38,7 @@ rule model_card:
         test="results/data/test.npz",
         stats="results/data/normalization.json",
         classes="results/data/classes.json",
-        code=package_code("modelcard", "evaluation"),
+        code=script_code("model_card"),
     output:
         markdown=report(
             "results/export/model_card.md",

@@ -34,7 +34,7 @@ rule plot_class_counts:
         val="results/data/val.npz",
         test="results/data/test.npz",
         classes="results/data/classes.json",
-        code=package_code("figures"),
+        code=script_code("plot_class_counts"),
     output:
         figure=report(
             f"{FIGURES}/data/class_counts.png",
@@ -54,7 +54,7 @@ rule plot_sample_images:
     input:
         train="results/data/train.npz",
         classes="results/data/classes.json",
-        code=package_code("figures"),
+        code=script_code("plot_sample_images"),
     output:
         figure=report(
             f"{FIGURES}/data/sample_images.png",
@@ -79,7 +79,7 @@ rule plot_sample_images:
 rule plot_learning_curves:
     input:
         history="results/variants/{variant}/history.csv",
-        code=package_code("figures"),
+        code=script_code("plot_learning_curves"),
     output:
         figure=report(
             f"{FIGURES}/training/variants/{{variant}}.png",
@@ -102,7 +102,7 @@ rule plot_all_learning_curves:
     input:
         histories=expand("results/variants/{variant}/history.csv", variant=VARIANTS),
         selection="results/selection/selection.json",
-        code=package_code("figures"),
+        code=script_code("plot_all_learning_curves"),
     output:
         figure=report(
             f"{FIGURES}/training/all_variants.png",
@@ -129,7 +129,7 @@ rule layer_table:
     input:
         model="results/variants/{variant}/model.keras",
         summary="results/variants/{variant}/training.json",
-        code=package_code("tables"),
+        code=script_code("layer_table"),
     output:
         table=report(
             f"{FIGURES}/architectures/{{variant}}.html",
@@ -154,7 +154,7 @@ rule plot_variant_comparison:
     input:
         table="results/selection/variants.csv",
         selection="results/selection/selection.json",
-        code=package_code("figures", "tables"),
+        code=script_code("plot_variant_comparison"),
     output:
         figure=report(
             f"{FIGURES}/selection/variants.png",
@@ -184,7 +184,7 @@ rule plot_regularization_sweep:
         histories=expand("results/variants/{variant}/history.csv", variant=VARIANTS),
         metrics=expand("results/variants/{variant}/validation.json", variant=VARIANTS),
         selection="results/selection/selection.json",
-        code=package_code("figures", "tables"),
+        code=script_code("plot_regularization_sweep"),
     output:
         figure=report(
             f"{FIGURES}/selection/regularization_sweep.png",
@@ -209,7 +209,7 @@ rule plot_regularization_sweep:
 rule plot_confusion_matrix:
     input:
         confusion="results/test/confusion_matrix.csv",
-        code=package_code("figures"),
+        code=script_code("plot_confusion_matrix"),
     output:
         figure=report(
             f"{FIGURES}/test/confusion_matrix.png",
@@ -228,7 +228,7 @@ rule plot_confusion_matrix:
 rule plot_class_metrics:
     input:
         report="results/test/classification_report.csv",
-        code=package_code("figures"),
+        code=script_code("plot_class_metrics"),
     output:
         figure=report(
             f"{FIGURES}/test/class_metrics.png",
@@ -248,7 +248,7 @@ rule plot_test_samples:
     input:
         predictions="results/test/predictions.csv",
         test="results/data/test.npz",
-        code=package_code("figures"),
+        code=script_code("plot_test_samples"),
     output:
         figure=report(
             f"{FIGURES}/test/samples.png",
@@ -272,7 +272,7 @@ rule plot_confused_pairs:
         confusion="results/test/confusion_matrix.csv",
         predictions="results/test/predictions.csv",
         test="results/data/test.npz",
-        code=package_code("figures", "evaluation"),
+        code=script_code("plot_confused_pairs"),
     output:
         figure=report(
             f"{FIGURES}/test/confused_pairs.png",
@@ -298,7 +298,7 @@ rule plot_confused_pairs:
 rule rule_graph:
     input:
         sources=WORKFLOW_SOURCES,
-        code=package_code("figures"),
+        code=script_code("rule_graph"),
     output:
         dot=f"{FIGURES}/pipeline/rulegraph.dot",
         figure=report(
@@ -332,6 +332,7 @@ rule analysis_notebook:
         test_metrics="results/test/metrics.json",
         classification_report="results/test/classification_report.csv",
         confusion_matrix="results/test/confusion_matrix.csv",
+        code=script_code("run_notebook"),
     output:
         notebook="results/notebook/analysis.ipynb",
     log:
@@ -354,6 +355,7 @@ rule notebook_html:
     input:
         notebook=rules.analysis_notebook.output.notebook,
         template=os.path.relpath(os.path.join(workflow.basedir, "workflow", "notebooks", "offline.html.j2")),
+        code=script_code("notebook_html"),
     output:
         html=report(
             f"{FIGURES}/summary/analysis.html",
@@ -391,7 +393,7 @@ BENCHMARKS = [
 rule plot_benchmarks:
     input:
         benchmarks=BENCHMARKS,
-        code=package_code("figures", "tables"),
+        code=script_code("plot_benchmarks"),
     output:
         figure=report(
             f"{FIGURES}/pipeline/benchmarks.png",

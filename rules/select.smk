@@ -2,7 +2,7 @@ rule select_best:
     input:
         metrics=expand("results/variants/{variant}/validation.json", variant=VARIANTS),
         models=expand("results/variants/{variant}/model.keras", variant=VARIANTS),
-        code=package_code("evaluation"),
+        code=script_code("select_best"),
     output:
         table="results/selection/variants.csv",
         selection="results/selection/selection.json",
@@ -24,7 +24,7 @@ rule evaluate_test:
         selection=rules.select_best.output.selection,
         test="results/data/test.npz",
         classes="results/data/classes.json",
-        code=package_code("evaluation", "tta"),
+        code=script_code("evaluate_test"),
     output:
         metrics="results/test/metrics.json",
         confusion="results/test/confusion_matrix.csv",

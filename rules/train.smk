@@ -4,7 +4,7 @@ rule train:
         val="results/data/val.npz",
         stats="results/data/normalization.json",
         classes="results/data/classes.json",
-        code=package_code("models", "inputs", "training", "optimizers"),
+        code=script_code("train"),
     output:
         model="results/variants/{variant}/model.keras",
         history="results/variants/{variant}/history.csv",
@@ -33,7 +33,7 @@ rule validate:
         history=rules.train.output.history,
         summary=rules.train.output.summary,
         val="results/data/val.npz",
-        code=package_code("evaluation", "tta"),
+        code=script_code("validate"),
     output:
         metrics="results/variants/{variant}/validation.json",
     log:

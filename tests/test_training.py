@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from archives import class_images
-from cifarflow.runlog import StageError
+from cifarflow.errors import StageError
 from cifarflow.splits import channel_stats
 from cifarflow.training import Checkpoint, fingerprint, train_variant
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import DatasetSpec
+from .errors import UserError
 
 # Exactly what numpy array reconstruction in the official (Python 2, protocol 2) pickles needs.
 ALLOWED_GLOBALS = {
@@ -23,7 +24,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class ArchiveError(ValueError):
+class ArchiveError(UserError, ValueError):
     """The archive is unsafe, damaged or not in the official layout; the message says which."""
 
 

@@ -16,11 +16,13 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from .errors import UserError
+
 CHUNK_BYTES = 1 << 20
 NO_RETRY_HTTP = {400, 401, 403, 404, 410}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download that cannot succeed by retrying; the message is meant for the user."""
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .evaluation import predict_probabilities
 from .tta import tta_views, uses_tta
-from .runlog import StageError
+from .errors import StageError
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"

@@ -5,15 +5,10 @@ import os
 import sys
 import traceback
 
-from .archive import ArchiveError
-from .download import DownloadError
+from .errors import UserError
 
 # Errors whose message is the whole story for the user: no traceback.
-USER_ERRORS = (ArchiveError, DownloadError, ValueError, FileNotFoundError)
-
-
-class StageError(RuntimeError):
-    """A stage failed for a reason the message states fully (NaN loss, bad setting...)."""
+USER_ERRORS = (UserError, ValueError, FileNotFoundError)
 
 
 @contextlib.contextmanager
@@ -32,7 +27,7 @@ def logged(log_path: str):
         failure = None
         try:
             yield
-        except (StageError, *USER_ERRORS) as error:
+        except USER_ERRORS as error:
             failure = f"ERROR: {error}"
         except BaseException as error:
             traceback.print_exc()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runlog import StageError
+from .errors import StageError
 from .splits import save_json
 
 

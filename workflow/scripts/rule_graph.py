@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 import stage  # noqa: F401
-from cifarflow.runlog import StageError, logged
+from cifarflow.errors import StageError
+from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
     from cifarflow.figures import rule_graph
