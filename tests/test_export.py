@@ -29,7 +29,8 @@ def test_export_files(tiny_study):
     assert (export / "saved_model/saved_model.pb").is_file()
     metadata = json.loads((export / "metadata.json").read_text())
     assert metadata["variant"] == selection["variant"]
-    assert metadata["tta"] == selection["tta"] and metadata["tta_in_model"] == (selection["tta"]["flip"] or selection["tta"]["translate"] > 0)
+    tta = selection["tta"]
+    assert metadata["tta"] == tta and metadata["tta_in_model"] == (tta["flip"] or tta["translate"] > 0)
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
     assert metadata["classes"] == classes and metadata["parameters"] > 0
     assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
@@ -138,7 +139,8 @@ def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
         variants=pd.DataFrame([{"rank": 1, "variant": "v", "val_accuracy": 0.41, "val_log_loss": 2.3, "parameters": 1000}]),
         training={"settings": settings, "train_images": 1000, "epochs": 3, "device": "GPU", "threads": 4,
                   "training_seconds": 12.0, "images_per_second": 250.0, "software": {"keras": "3.15.1"}},
-        export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"}, "layers": [{"name": "image", "type": "InputLayer", "output_shape": [None, 32, 32, 3], "parameters": 0}]},
+        export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"},
+                "layers": [{"name": "image", "type": "InputLayer", "output_shape": [None, 32, 32, 3], "parameters": 0}]},
         test_metrics={"accuracy": 0.4, "log_loss": 2.4, "n_images": 10000},
         confusion=confusion, class_report=report, confused_pairs=5,
     )

@@ -97,7 +97,8 @@ def test_images_of_every_size_and_mode(tiny_study, mixed_folder, tmp_path):
     assert result.returncode == 0, result.stderr
     table = read_csv(out)
     assert len(table) == 2 + 1 + 7  # the folder holds 6 images and one in sub/; readme.txt is skipped
-    by_name = table.reset_index().assign(name=lambda t: t["path"].map(lambda p: Path(p).name)).drop_duplicates("name").set_index("name")
+    named = table.reset_index().assign(name=lambda t: t["path"].map(lambda p: Path(p).name))
+    by_name = named.drop_duplicates("name").set_index("name")
     assert by_name.loc["gray_50x50.png", "mode"] == "L" and by_name.loc["gray_50x50.png", "width"] == 50
     assert by_name.loc["rgba_40x40.png", "mode"] == "RGBA"
     assert by_name.loc["palette_32x32.png", "mode"] == "P"

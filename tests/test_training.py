@@ -91,7 +91,8 @@ def test_bias_scaled_sgd_speeds_up_batch_norm_shifts_only():
 
     def one_step(optimizer):
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(),
+                                  keras.layers.Dense(2)])
         before = [v.numpy().copy() for v in model.trainable_variables]
         model.compile(optimizer=optimizer, loss="mse")
         model.train_on_batch(np.arange(32, dtype="float32").reshape(8, 4) / 32, np.ones((8, 2), "float32"))

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", metavar="PATH", help="a .keras model file or SavedModel folder (overrides --run-dir)")
     predict.add_argument("--classes", metavar="JSON", help="a JSON list of class names, in the model's output order")
     predict.add_argument("-k", "--top-k", type=int, default=3, metavar="K", help="how many classes to print (default: 3)")
-    predict.add_argument("--csv", metavar="OUT", help="also write every image's prediction and class probabilities to this CSV file")
+    predict.add_argument("--csv", metavar="OUT",
+                         help="also write every image's prediction and class probabilities to this CSV file")
     predict.add_argument("--fit", choices=("crop", "stretch"), default="crop",
                          help="how a non-square image becomes square: centre crop (default) or stretch")
     predict.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per model call (default: 256)")

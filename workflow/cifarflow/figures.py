@@ -235,7 +235,8 @@ def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame]
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1, 1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     arch = ", ".join(sorted(set(sweep["arch"].astype(str))))
-    what = f"regularization sweep on {arch}" if bool(sweep["is_sweep"].iloc[0]) else "all variants (no two differ only in regularization)"
+    what = (f"regularization sweep on {arch}" if bool(sweep["is_sweep"].iloc[0])
+            else "all variants (no two differ only in regularization)")
     fig.suptitle(f"Weight decay and dropout: {what}", fontsize=11)
     fig.tight_layout()
     save(fig, path)
@@ -257,7 +258,8 @@ def confusion_matrix(matrix: pd.DataFrame, path) -> None:
     n = len(matrix)
     size = max(5.0, 0.5 * n) if n <= 20 else max(10.0, 0.12 * n)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2, size + 0.8))
-    for ax, values, title, fmt in ((axes[0], counts, "Counts", "{:d}"), (axes[1], normalized, "Row-normalized (recall)", "{:.2f}")):
+    panels = ((axes[0], counts, "Counts", "{:d}"), (axes[1], normalized, "Row-normalized (recall)", "{:.2f}"))
+    for ax, values, title, fmt in panels:
         shown = ax.imshow(values, cmap="Blues", vmin=0)
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
         ticks = np.arange(n)

@@ -28,7 +28,8 @@ def describe_tta(tta: dict) -> str:
     """Test-time augmentation in words ('' when there is none)."""
     parts = ["each image and its mirror image" if tta.get("flip") else "each image"]
     if tta.get("translate"):
-        parts.append(f"views shifted {tta['translate']} pixel(s) down-right and up-left" + (" (and their mirror images)" if tta.get("flip") else ""))
+        mirrored = " (and their mirror images)" if tta.get("flip") else ""
+        parts.append(f"views shifted {tta['translate']} pixel(s) down-right and up-left{mirrored}")
     return " and ".join(parts) if uses_tta(tta) else ""
 
 
@@ -164,11 +165,13 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     margin = selection.get("margin")
     add(f"Selected by `{selection['metric']}` on the validation split: accuracy {selection['val_accuracy']:.4f}, "
         f"log-loss {selection['val_log_loss']:.4f}"
-        + (f"; runner-up `{selection['runner_up']}`, margin {margin:.4f}" if selection.get("runner_up") and margin is not None else "")
+        + (f"; runner-up `{selection['runner_up']}`, margin {margin:.4f}"
+           if selection.get("runner_up") and margin is not None else "")
         + (f". Predictions average {augmented}." if augmented else ".") + "\n")
     shown = variants.head(10)
     add(table(["rank", "variant", "val accuracy", "val log-loss", "parameters"],
-              [[int(r["rank"]), f"`{r['variant']}`", f"{r['val_accuracy']:.4f}", f"{r['val_log_loss']:.4f}", f"{int(r['parameters']):,}"]
+              [[int(r["rank"]), f"`{r['variant']}`", f"{r['val_accuracy']:.4f}", f"{r['val_log_loss']:.4f}",
+                f"{int(r['parameters']):,}"]
                for _, r in shown.iterrows()], "rlrrr"))
     if len(variants) > len(shown):
         add(f"\n({len(variants) - len(shown)} more variants in `results/selection/variants.csv`.)")
@@ -203,7 +206,8 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     limits = [
         "Inputs are **32×32 pixels**. Larger pictures must be shrunk to that size, which loses most detail; "
         "the model has never seen any other resolution.",
-        f"It knows only the **{n_classes} {dataset_name} classes** ({', '.join(classes[:10])}{', ...' if n_classes > 10 else ''}). "
+        f"It knows only the **{n_classes} {dataset_name} classes** "
+        f"({', '.join(classes[:10])}{', ...' if n_classes > 10 else ''}). "
         "It always answers one of them, also for a picture that shows none of them: there is no \"unknown\" answer, "
         "and a high probability is no guarantee on such pictures.",
         "CIFAR images are small, centred photos of single objects collected from the web around 2008; pictures "

@@ -69,7 +69,8 @@ def layer_table_html(variant: str, table: pd.DataFrame, counts: dict, settings: 
         "weight decay (L2)": f"{settings.get('weight_decay', 0):g}",
         "dropout": _dropout_text(settings),
         "augmentation": _augment_text(augment),
-        "optimizer": f"{train.get('optimizer', '?')}, learning rate {train.get('lr', '?')}, batch size {train.get('batch_size', '?')}",
+        "optimizer": f"{train.get('optimizer', '?')}, learning rate {train.get('lr', '?')}, "
+                     f"batch size {train.get('batch_size', '?')}",
         "epochs": str(train.get("epochs", "?")),
         "parameters": f"{counts['total']:,} ({counts['trainable']:,} trainable, {counts['non_trainable']:,} non-trainable)",
     }
@@ -101,7 +102,8 @@ def sweep_label(weight_decay: float, dropout: bool) -> str:
     return f"L2 {weight_decay:g}" + (" + dropout" if dropout else "")
 
 
-def sweep_table(settings: dict[str, dict], histories: dict[str, pd.DataFrame], metrics: dict[str, dict] | None = None) -> pd.DataFrame:
+def sweep_table(settings: dict[str, dict], histories: dict[str, pd.DataFrame],
+                metrics: dict[str, dict] | None = None) -> pd.DataFrame:
     """The regularization sweep: the largest group of variants that differ only in weight decay and dropout.
 
     One row per variant of the group (all variants if no two share their other settings), ordered without dropout
@@ -166,10 +168,15 @@ def variants_html(table: pd.DataFrame, selected: str) -> str:
     shown = shown.rename(columns=columns)
     highlight = [i for i, name in enumerate(table["variant"]) if name == selected]
     note = f"<p>Selected: <b>{html.escape(selected)}</b> (highlighted); ranked by the selection metric.</p>"
-    return html_page("Variants on the validation split", note + table_html(shown, right=list(shown.columns[2:]), highlight=highlight))
+    table = table_html(shown, right=list(shown.columns[2:]), highlight=highlight)
+    return html_page("Variants on the validation split", note + table)
 
 
 # --- pipeline -----------------------------------------------------------------------------------
+
+def _median(data: pd.DataFrame, column: str) -> float:
+    return float(pd.to_numeric(data[column], errors="coerce").median()) if column in data else float("nan")
+
 
 def read_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
     """One row per benchmark file: rule, job, wall seconds, peak memory (MB), CPU seconds.
@@ -184,14 +191,13 @@ def read_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
         if "benchmarks" in parts:
             parts = parts[len(parts) - parts[::-1].index("benchmarks"):]
         data = pd.read_csv(path, sep="\t")
-        numeric = lambda column: float(pd.to_numeric(data[column], errors="coerce").median()) if column in data else float("nan")
         rows.append({
             "rule": parts[0],
             "job": "/".join(parts[1:]),
-            "seconds": numeric("s"),
-            "max_rss_mb": numeric("max_rss"),
-            "cpu_seconds": numeric("cpu_time"),
-            "mean_load": numeric("mean_load"),
+            "seconds": _median(data, "s"),
+            "max_rss_mb": _median(data, "max_rss"),
+            "cpu_seconds": _median(data, "cpu_time"),
+            "mean_load": _median(data, "mean_load"),
         })
     return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb", "cpu_seconds", "mean_load"])
 

@@ -201,7 +201,8 @@ def _epoch_callback(checkpoint: Checkpoint, history: list[dict], images_per_epoc
             checkpoint.save(self.model, epoch + 1, history)
             left = (total_epochs - epoch - 1) * seconds
             print(
-                f"epoch {epoch + 1}/{total_epochs}: loss {row.get('loss', float('nan')):.4f} accuracy {row.get('accuracy', float('nan')):.4f} "
+                f"epoch {epoch + 1}/{total_epochs}: loss {row.get('loss', float('nan')):.4f} "
+                f"accuracy {row.get('accuracy', float('nan')):.4f} "
                 f"val_loss {row.get('val_loss', float('nan')):.4f} val_accuracy {row.get('val_accuracy', float('nan')):.4f} "
                 f"| {seconds:.1f} s, {row['images_per_second']:.0f} images/s, ETA {left / 60:.1f} min",
                 flush=True,
