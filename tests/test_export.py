@@ -8,6 +8,7 @@ import pytest
 
 from cifarflow.evaluation import predict_probabilities
 from cifarflow.export import exportable_model
+from floats import NETWORK_ULPS, assert_float32_close
 
 
 def stored_predictions(study):
@@ -46,7 +47,7 @@ def test_exported_keras_model_gives_the_pipeline_predictions(tiny_study):
     expected, predicted = stored_predictions(tiny_study)
     classes = json.loads((tiny_study / "results/export/classes.json").read_text())
     probs = model.predict(images, verbose=0)
-    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert_float32_close(probs, expected, ulps=NETWORK_ULPS)
     assert [classes[i] for i in probs.argmax(axis=1)] == predicted
 
 
@@ -57,7 +58,7 @@ def test_exported_saved_model_gives_the_pipeline_predictions(tiny_study):
     images, _ = load_test_split(tiny_study)
     expected, _ = stored_predictions(tiny_study)
     probs = serve(image=tf.constant(images))["output_0"].numpy()
-    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert_float32_close(probs, expected, ulps=NETWORK_ULPS)
 
 
 @pytest.mark.parametrize("tta", [None, {"flip": True, "translate": 0}, {"flip": False, "translate": 1},
@@ -73,7 +74,7 @@ def test_test_time_augmentation_is_built_into_the_exported_model(tmp_path, tta):
     path = tmp_path / "model.keras"
     exportable_model(model, tta).save(path)
     reloaded = keras.models.load_model(path)  # no custom objects
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), predict_probabilities(model, images, tta), atol=1e-6)
+    assert_float32_close(reloaded.predict(images, verbose=0), predict_probabilities(model, images, tta), ulps=NETWORK_ULPS)
 
 
 def test_translate_and_flip_views_average_like_numpy():
@@ -92,7 +93,7 @@ def test_translate_and_flip_views_average_like_numpy():
 
     expected = 0.5 * both(images) + 0.25 * both(down_right) + 0.25 * both(up_left)
     got = predict_probabilities(model, images, {"flip": True, "translate": 1})
-    np.testing.assert_allclose(got, expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
+    assert_float32_close(got, expected / expected.sum(axis=1, keepdims=True), ulps=NETWORK_ULPS)
 
 
 def test_model_card(tiny_study):

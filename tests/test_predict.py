@@ -13,6 +13,7 @@ from PIL import Image
 
 from cifarflow.predict import find_images, load_image
 from conftest import REPO
+from floats import NETWORK_ULPS, assert_float32_close
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("cifarflow")
 
@@ -81,7 +82,7 @@ def test_predictions_on_test_pngs_equal_the_pipeline(tiny_study, png_folder, tmp
     assert len(table) == 50 and table["mode"].eq("RGB").all() and table["width"].eq(32).all()
     stored = pd.read_csv(tiny_study / "results/test/predictions.csv").set_index("index")
     index = [int(Path(p).stem.split("_")[1]) for p in table.index]
-    np.testing.assert_allclose(table.filter(like="p_").to_numpy(), stored.loc[index].filter(like="p_").to_numpy(), atol=1e-5)
+    assert_float32_close(table.filter(like="p_").to_numpy(), stored.loc[index].filter(like="p_").to_numpy(), ulps=NETWORK_ULPS)
     assert table["predicted"].tolist() == stored.loc[index, "predicted"].tolist()
     lines = result.stdout.splitlines()
     assert len(lines) == 50
@@ -105,7 +106,7 @@ def test_images_of_every_size_and_mode(tiny_study, mixed_folder, tmp_path):
     assert (by_name.loc["rgb_96x64.jpg", "width"], by_name.loc["rgb_96x64.jpg", "height"]) == (96, 64)
     classes = json.loads((tiny_study / "results/data/classes.json").read_text())
     assert set(table["predicted"]) <= set(classes)
-    np.testing.assert_allclose(table.filter(like="p_").sum(axis=1), 1.0, atol=1e-4)
+    assert_float32_close(table.filter(like="p_").sum(axis=1), np.ones(len(table)), ulps=NETWORK_ULPS)
     assert all(line.count(",") == 2 for line in result.stdout.splitlines())
 
 
@@ -153,7 +154,7 @@ def test_other_model_files_give_the_same_predictions(tiny_study, png_folder, tmp
     assert result.stdout == ""
     table = read_csv(out)
     stored = pd.read_csv(tiny_study / "results/test/predictions.csv").sort_values("index")
-    np.testing.assert_allclose(table.filter(like="p_").to_numpy(), stored.filter(like="p_").to_numpy(), atol=1e-5)
+    assert_float32_close(table.filter(like="p_").to_numpy(), stored.filter(like="p_").to_numpy(), ulps=NETWORK_ULPS)
 
 
 # --- image conversion, without a model -------------------------------------------------------------------------

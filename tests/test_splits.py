@@ -1,9 +1,13 @@
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
 from cifarflow.archive import load_batches
 from cifarflow.datasets import get_dataset
 from cifarflow.splits import channel_stats, load_split, save_npz, split_batches
+from floats import approx_float64
 
 CIFAR10 = get_dataset("cifar10")
 
@@ -37,8 +41,13 @@ def test_cifar100_validation_is_the_last_slice_of_train(cifar100_archive):
 def test_channel_stats_are_exact():
     images = np.random.default_rng(1).integers(0, 256, size=(64, 32, 32, 3), dtype=np.uint8)
     stats = channel_stats(images)
-    as_float = images.reshape(-1, 3).astype(np.float64)
-    assert np.allclose(stats["mean"], as_float.mean(0)) and np.allclose(stats["std"], as_float.std(0))
+    pixels = images.reshape(-1, 3).astype(np.int64)  # integer sums are exact: the reference has one rounding
+    n = len(pixels)
+    exact_mean = [Fraction(int(total), n) for total in pixels.sum(0)]
+    exact_std = [math.sqrt(Fraction(int(squares), n) - m * m) for squares, m in zip((pixels**2).sum(0), exact_mean)]
+    # the histogram sums 256 float64 terms per channel
+    assert stats["mean"] == approx_float64([float(m) for m in exact_mean], ulps=256 * 4)
+    assert stats["std"] == approx_float64(exact_std, ulps=256 * 4)
     assert stats["n_images"] == 64
 
 
