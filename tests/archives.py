@@ -94,3 +94,36 @@ def sha256(path: Path) -> str:
 
 def md5(path: Path) -> str:
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def write_gzip_bomb(path: Path, members: dict[str, bytes], bomb_name: str, declared_bytes: int,
+                    written_bytes: int | None = None) -> Path:
+    """A .tar.gz whose member ``bomb_name`` declares ``declared_bytes`` of zeros, after the given members.
+
+    The zeros are one compressed MiB repeated as concatenated gzip members (valid gzip: readers join them), so an
+    8 GiB member costs 8 MB of disk and no time to make. ``written_bytes`` < declared cuts the member short: a stream
+    that only a reader which trusted the header would notice."""
+    import gzip
+
+    chunk = 1 << 20
+    zeros = gzip.compress(bytes(chunk), compresslevel=9, mtime=0)
+    head = io.BytesIO()
+    with tarfile.open(fileobj=head, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, payload in members.items():
+            add_member(tar, name, payload)
+        info = tarfile.TarInfo(bomb_name)
+        info.size = declared_bytes
+        tar.addfile(info)  # header only: no content follows it in this buffer
+        header_end = tar.offset
+    body = head.getvalue()[:header_end]  # the members and the bomb's header, without tar's end blocks
+    written = declared_bytes if written_bytes is None else written_bytes
+    with open(path, "wb") as out:
+        out.write(gzip.compress(body, mtime=0))
+        for _ in range(written // chunk):
+            out.write(zeros)
+        rest = written % chunk
+        if rest:
+            out.write(gzip.compress(bytes(rest), mtime=0))
+        if written == declared_bytes:  # complete: pad the member to 512 bytes and end the archive
+            out.write(gzip.compress(bytes((-declared_bytes) % 512 + 1024), mtime=0))
+    return path

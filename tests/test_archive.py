@@ -1,14 +1,18 @@
 """Safe reading of official-format archives: restricted unpickling, safe members, validated batches."""
 
 import pickle
+import subprocess
+import sys
 import tarfile
+import time
 
 import numpy as np
 import pytest
 
-from archives import CIFAR10_CLASSES, add_member, cifar10_members, to_rows, write_tar
+from archives import CIFAR10_CLASSES, add_member, cifar10_members, cifar100_members, to_rows, write_gzip_bomb, write_tar
 from cifarflow.archive import ArchiveError, decode_batch, load_batches, safe_unpickle
 from cifarflow.datasets import get_dataset
+from conftest import REPO
 
 CIFAR10 = get_dataset("cifar10")
 CIFAR100 = get_dataset("cifar100")
@@ -134,3 +138,66 @@ def test_batch_size_is_checked_against_the_meta_file(tmp_path):
 def test_garbage_pickle_is_reported():
     with pytest.raises(ArchiveError, match="cannot unpickle"):
         safe_unpickle(b"not a pickle")
+
+
+BOMB_MESSAGE = "a decompression bomb or not a CIFAR archive; nothing was unpacked"
+GiB = 1 << 30
+
+
+@pytest.mark.parametrize("name", ["cifar-10-batches-py/data_batch_3", "cifar-10-batches-py/notes.txt"])
+def test_a_decompression_bomb_is_refused_at_its_header_in_bounded_memory(tmp_path, name):
+    """A real 8 GiB member (8 MB of gzip) under a batch's name or another: refused in one line, peak RSS far
+    below the member, in a process of its own so that its peak memory is its own."""
+    members = cifar10_members()
+    del members["cifar-10-batches-py/data_batch_3"]
+    bomb = write_gzip_bomb(tmp_path / "bomb.tar.gz", members, name, declared_bytes=8 * GiB)
+    assert bomb.stat().st_size < 16 << 20
+    code = (
+        "import resource, sys\n"
+        "from cifarflow.archive import ArchiveError, load_batches\n"
+        "from cifarflow.datasets import get_dataset\n"
+        "try:\n"
+        f"    load_batches({str(bomb)!r}, get_dataset('cifar10'))\n"
+        "except ArchiveError as error:\n"
+        "    print(error)\n"
+        "print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"})
+    assert BOMB_MESSAGE in result.stdout and "8,589,934,592 bytes" in result.stdout, result.stdout + result.stderr
+    peak_kb = int(result.stdout.split("peak_kb")[1])
+    assert peak_kb < 512 * 1024  # the bomb's 8 GiB never reach memory
+
+
+def test_the_refusal_does_not_read_the_declared_content(tmp_path):
+    """Headers that declare 1 GiB and 1 TiB with only 1 MiB behind them: a reader that trusted the header would
+    stop at the truncated stream instead; both are refused alike, and as fast."""
+    seconds = []
+    for declared in (GiB, 1024 * GiB):
+        bomb = write_gzip_bomb(tmp_path / f"bomb{declared}.tar.gz", {}, "cifar-10-batches-py/data_batch_1",
+                               declared_bytes=declared, written_bytes=1 << 20)
+        started = time.monotonic()
+        with pytest.raises(ArchiveError, match=BOMB_MESSAGE):
+            load_batches(bomb, CIFAR10)
+        seconds.append(time.monotonic() - started)
+    assert max(seconds) < 5
+
+
+def test_the_largest_real_batches_fit_under_the_limit():
+    """A full-size batch of each dataset (10,000 CIFAR-10 images; 50,000 CIFAR-100 training images), pickled by
+    Python 3 (bytes >= 128 take two bytes: 1.5x the official Python 2 files) stays below the member limit."""
+    full_cifar10 = len(cifar10_members(per_batch=10000)["cifar-10-batches-py/data_batch_1"])
+    assert full_cifar10 < CIFAR10.max_member_bytes * 0.95
+    full_cifar100 = len(cifar100_members(train=50000, test=100)["cifar-100-python/train"])
+    assert full_cifar100 < CIFAR100.max_member_bytes * 0.95
+
+
+def test_a_batch_given_twice_is_refused(tmp_path):
+    members = cifar10_members()
+    archive = tmp_path / "twice.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, payload in members.items():
+            add_member(tar, name, payload)
+        add_member(tar, "cifar-10-batches-py/data_batch_2", members["cifar-10-batches-py/data_batch_2"])
+    with pytest.raises(ArchiveError, match="'cifar-10-batches-py/data_batch_2' appears twice"):
+        load_batches(archive, CIFAR10)

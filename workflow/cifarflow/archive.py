@@ -1,4 +1,5 @@
-"""Read the official CIFAR python archives safely: checked tar members, a restricted unpickler, validated batches."""
+"""Read the official CIFAR python archives safely: checked tar members of bounded size, a restricted unpickler,
+validated batches."""
 
 import io
 import pickle
@@ -79,23 +80,43 @@ class Batch:
     labels: np.ndarray  # int16, (n,)
 
 
-def read_archive(path: Path, spec: DatasetSpec) -> dict[str, bytes]:
-    """Return the raw bytes of every batch and the meta file, after checking every member is safe."""
+MAX_MEMBERS = 1000  # the official archives have under 10
+
+
+def archive_members(path: Path, spec: DatasetSpec):
+    """Yield (name, raw bytes) of every batch and the meta file, one at a time, in archive order.
+
+    Every member is checked before any of its content is read: a path or type that is not safe, or a size no real
+    batch has (a decompression bomb, under a batch's name or another), is refused at its header, so neither time nor
+    memory grows with what a hostile member declares."""
     wanted = {f"{spec.folder}/{name}" for name in spec.batches + (spec.meta_file,)}
-    found: dict[str, bytes] = {}
+    max_total = (len(wanted) + 1) * spec.max_member_bytes
+    found, total = set(), 0
     try:
-        with tarfile.open(path, "r:*") as tar:
-            for member in tar:
+        with tarfile.open(path, "r|*") as tar:  # a stream: members are read in order and never kept
+            for count, member in enumerate(tar, start=1):
                 check_member(member)
+                total += member.size
+                if member.size > spec.max_member_bytes or total > max_total or count > MAX_MEMBERS:
+                    raise ArchiveError(
+                        f"refused archive {path}: at {member.name!r} ({member.size:,} bytes) it declares more than any "
+                        f"real {spec.name} archive holds (at most {spec.max_member_bytes:,} bytes a member, "
+                        f"{max_total:,} in all, {MAX_MEMBERS:,} members): a decompression bomb or not a CIFAR archive; "
+                        "nothing was unpacked"
+                    )
                 name = posixpath.normpath(member.name)
                 if name in wanted and member.isfile():
-                    found[name.split("/", 1)[1]] = tar.extractfile(member).read()
+                    short = name.split("/", 1)[1]
+                    if short in found:
+                        raise ArchiveError(f"refused archive {path}: {member.name!r} appears twice; an official archive "
+                                           "has each batch once")
+                    found.add(short)
+                    yield short, tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError) as error:
         raise ArchiveError(f"cannot read archive {path}: {type(error).__name__}: {error} (truncated or not a tar.gz?)") from None
     missing = sorted(name.split("/", 1)[1] for name in wanted if name.split("/", 1)[1] not in found)
     if missing:
         raise ArchiveError(f"archive {path} lacks {', '.join(missing)} under {spec.folder}/: not the official {spec.name} layout")
-    return found
 
 
 def class_names(meta: dict, spec: DatasetSpec, label_mode: str) -> list[str]:
@@ -131,13 +152,16 @@ def check_class_balance(batches: list[Batch], n_classes: int, what: str) -> None
 
 def load_batches(path: Path, spec: DatasetSpec, label_mode: str = "fine") -> tuple[dict[str, Batch], list[str]]:
     """Read, unpickle and validate every batch of an official archive; return batches and class names."""
-    raw = read_archive(path, spec)
-    meta = safe_unpickle(raw.pop(spec.meta_file))
+    entries = {}  # unpickled batches: their pixel arrays are what the decoded batches hold, so memory stays near one copy
+    for name, payload in archive_members(path, spec):
+        entries[name] = safe_unpickle(payload)
+        del payload
+    meta = entries.pop(spec.meta_file)
     names = class_names(meta, spec, label_mode)
     per_batch = meta.get(b"num_cases_per_batch", meta.get("num_cases_per_batch"))
     batches = {}
     for name in spec.batches:
-        batches[name] = decode_batch(safe_unpickle(raw.pop(name)), spec.label_key(label_mode), len(names), name, per_batch)
+        batches[name] = decode_batch(entries.pop(name), spec.label_key(label_mode), len(names), name, per_batch)
     check_class_balance([batches[n] for n in spec.train_batches], len(names), "training")
     check_class_balance([batches[n] for n in spec.test_batches], len(names), "test")
     return batches, names

@@ -13,6 +13,7 @@ class DatasetSpec:
     test_batches: tuple[str, ...]
     meta_file: str
     images_per_batch: int
+    max_batch_images: int  # the most images one batch file of the official archive holds
     # label key in the batch pickles -> class-name key in the meta pickle
     label_keys: dict
 
@@ -23,6 +24,13 @@ class DatasetSpec:
     @property
     def batches(self) -> tuple[str, ...]:
         return self.train_batches + self.test_batches
+
+    @property
+    def max_member_bytes(self) -> int:
+        """The largest archive member a real batch can be: its pixels as a protocol-2 pickle stores them (one byte
+        each from Python 2, up to two from Python 3) plus, with a wide margin, its labels, file names and framing.
+        A larger member is refused before a byte of it is read."""
+        return self.max_batch_images * (2 * 3072 + 256) + (1 << 20)
 
     def label_key(self, label_mode: str) -> str:
         if self.name == "cifar10":
@@ -40,6 +48,7 @@ DATASETS = {
         test_batches=("test_batch",),
         meta_file="batches.meta",
         images_per_batch=10000,
+        max_batch_images=10000,
         label_keys={"labels": "label_names"},
     ),
     "cifar100": DatasetSpec(
@@ -51,6 +60,7 @@ DATASETS = {
         test_batches=("test",),
         meta_file="meta",
         images_per_batch=0,  # 50000 train / 10000 test, checked from the data itself
+        max_batch_images=50000,
         label_keys={"fine_labels": "fine_label_names", "coarse_labels": "coarse_label_names"},
     ),
 }
