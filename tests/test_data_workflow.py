@@ -1,11 +1,12 @@
 """End-to-end runs of the data stages (download -> unpack -> normalize) through snakemake."""
 
 import json
+import socket
 
 import numpy as np
 import pytest
 
-from archives import cifar10_members, sha256, write_tar
+from archives import cifar10_members, sha256, write_gzip_bomb, write_tar
 from conftest import REPO, archive_config, copy_project, planned_jobs, snakemake
 
 DATA_TARGET = "normalize"
@@ -66,10 +67,21 @@ def test_404_is_a_clear_error(project, http_server):
     assert "ERROR: download failed:" in result.stderr and "HTTP 404" in result.stderr
 
 
-def test_offline_official_download_says_how_to_use_a_local_archive(project):
-    result = snakemake(project, "--cores", "1", "--", DATA_TARGET, config=None, check=False)
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: a connection there is refused at once, never leaving the machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_download_says_how_to_use_a_local_archive(project):
+    url = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
+    result = snakemake(project, "--cores", "1", "--config", f"archive={url}", "archive_md5=" + "a" * 32,
+                       "--", DATA_TARGET, check=False)
     assert result.returncode != 0
+    assert f"cannot reach {url}" in result.stderr
     assert "--config archive=PATH/TO/ARCHIVE archive_sha256=SHA256" in result.stderr
+    assert "attempt 2" not in (project / "logs/download.log").read_text()  # refused: no retries
 
 
 @pytest.mark.parametrize("member,payload,message", [
@@ -84,6 +96,18 @@ def test_malicious_archives_are_refused(project, tmp_path, member, payload, mess
     assert result.returncode != 0 and message in result.stderr
     assert not (project / "results/data/classes.json").exists()
     assert not (project / "results/data/train.npz").exists()
+
+
+@pytest.mark.parametrize("bomb_name", ["cifar-10-batches-py/data_batch_2", "cifar-10-batches-py/extra.bin"])
+def test_a_decompression_bomb_is_refused_with_nothing_left(project, tmp_path, bomb_name):
+    members = cifar10_members()
+    members.pop(bomb_name, None)
+    bomb = write_gzip_bomb(tmp_path / "bomb.tar.gz", members, bomb_name, declared_bytes=8 << 30)
+    result = snakemake(project, "--cores", "1", *archive_config(bomb), "--", "results/data/train.npz", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "a decompression bomb or not a CIFAR archive" in errors[0]
+    assert data_outputs(project) == []
 
 
 @pytest.mark.parametrize("override,message", [

@@ -69,7 +69,7 @@ def _is_offline_error(error: urllib.error.URLError) -> bool:
     reason = getattr(error, "reason", None)
     if isinstance(reason, socket.gaierror):
         return True
-    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED)
 
 
 class _Progress:
