@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cifarflow.training import Checkpoint
 from conftest import SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, planned_jobs, snakemake
 from floats import NETWORK_ULPS, assert_float32_close
 
@@ -102,7 +103,10 @@ def test_changing_a_stage_reruns_it_and_what_follows(tiny_study, cifar10_archive
     assert planned_jobs(snakemake(tiny_study, "-n", *archive_config(cifar10_archive))) == []
 
 
-def long_config(folder, epochs=25, **train):
+EPOCHS = 12  # long enough to kill a training after its third epoch
+
+
+def long_config(folder, epochs=EPOCHS, **train):
     def change(config):
         config["variants"] = {"slow": {"arch": "lenet2", "train": {"epochs": epochs, "batch_size": 8, **train}}}
     return edited_config(folder, change)
@@ -116,29 +120,36 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
     command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config),
                "--replace-workflow-config", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    state_file = project / "checkpoints/slow/state.json"
+    checkpoint = Checkpoint(project / "checkpoints/slow", key="")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 3:
+        if checkpoint.epochs() and checkpoint.epochs()[0].name >= "epoch_0003":
             break
         assert process.poll() is None, "training finished before it could be killed"
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # like a power cut: no clean-up runs
     process.wait()
-    killed = json.loads(state_file.read_text())
+    killed = json.loads((checkpoint.epochs()[0] / "state.json").read_text())
     done = killed["epochs_done"]
-    assert 3 <= done < 25 and not (project / "results/variants/slow/model.keras").exists()
+    assert 3 <= done < EPOCHS and not (project / "results/variants/slow/model.keras").exists()
 
     snakemake(project, "--unlock", *args, config=config)  # what snakemake asks for after a power cut
     snakemake(project, "--rerun-incomplete", *args, config=config)
     log = (project / "logs/train/slow.log").read_text()
-    assert f"resuming from the checkpoint after epoch {done} of 25" in log
+    assert f"resuming from the checkpoint after epoch {done} of {EPOCHS}" in log
     history = pd.read_csv(project / "results/variants/slow/history.csv")
-    assert list(history["epoch"]) == list(range(1, 26))
+    assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
     # the epochs done before the kill were not trained again: their records are the killed run's own
     assert list(history["seconds"][:done]) == pytest.approx([row["seconds"] for row in killed["history"]])
-    trained_again = [k for k in range(1, done + 1) if f"epoch {k}/25:" in log]  # the rerun's log
-    assert f"epoch {done + 1}/25:" in log and trained_again == []
+    trained_again = [k for k in range(1, done + 1) if f"epoch {k}/{EPOCHS}:" in log]  # the rerun's log
+    assert f"epoch {done + 1}/{EPOCHS}:" in log and trained_again == []
+
+    # the same training never interrupted, on this machine: the same result, epoch by epoch
+    uninterrupted = copy_project(tmp_path / "uninterrupted")
+    snakemake(uninterrupted, *args, config=config)
+    metrics = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    expected = pd.read_csv(uninterrupted / "results/variants/slow/history.csv")
+    assert history[metrics].equals(expected[metrics])
 
 
 def test_diverging_training_fails_with_a_clear_message(tmp_path, cifar10_archive):

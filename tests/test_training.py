@@ -1,5 +1,7 @@
 """Training one variant: fixed seeds give the same result, a diverging run stops with a clear error."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -48,8 +50,20 @@ def test_checkpoint_after_each_epoch_is_resumed(tmp_path):
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     run(tmp_path, settings())
-    other = Checkpoint(tmp_path / "ckpt", fingerprint(settings(lr=5e-4), STATS))
-    assert other.load_state() is None
+    data = (IMAGES, LABELS, IMAGES[:30], LABELS[:30])
+    assert Checkpoint(tmp_path / "ckpt", fingerprint(settings(), STATS, *data)).load_state() is not None
+    assert Checkpoint(tmp_path / "ckpt", fingerprint(settings(lr=5e-4), STATS, *data)).load_state() is None
+
+
+def test_checkpoint_of_other_data_with_the_same_size_and_statistics_is_not_resumed(tmp_path, capsys):
+    mirrored = IMAGES[:, :, ::-1]  # other images, the same count, per-channel mean and std
+    assert channel_stats(mirrored) == STATS
+    run(tmp_path, settings())
+    capsys.readouterr()
+    _, _, summary, _ = train_variant(settings(), (mirrored, LABELS), (IMAGES[:30], LABELS[:30]), 3, STATS,
+                                     tmp_path / "ckpt", threads=1)
+    assert summary["resumed_after_epoch"] == 0
+    assert "was made with other settings or data: starting over" in capsys.readouterr().out
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
@@ -128,6 +142,33 @@ def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, monkey
     assert summary["resumed_after_epoch"] == 1
     keys = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
     assert [[row[k] for k in keys] for row in resumed] == [[row[k] for k in keys] for row in uninterrupted]
+
+
+def test_a_kill_between_writing_the_model_and_its_state_resumes_the_last_complete_epoch(tmp_path, monkeypatch):
+    """Killed after epoch 2's model file is written but before its state: the checkpoint still holds epoch 1
+    (model and state together), and the resumed run ends exactly where an uninterrupted one does."""
+    from cifarflow import training
+
+    _, uninterrupted, _, checkpoint = run(tmp_path, settings(epochs=3))
+    checkpoint.clear()
+    save_json = training.save_json
+
+    def killed_writing_epoch_2(path, data):
+        if data.get("epochs_done") == 2:
+            assert (Path(path).parent / "model.keras").exists()  # the model of epoch 2 is on disk already
+            raise KeyboardInterrupt("killed")
+        save_json(path, data)
+
+    monkeypatch.setattr(training, "save_json", killed_writing_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, settings(epochs=3))
+    monkeypatch.setattr(training, "save_json", save_json)
+    assert [folder.name for folder in checkpoint.epochs()] == ["epoch_0001"]
+    _, resumed, summary, _ = run(tmp_path, settings(epochs=3))
+    assert summary["resumed_after_epoch"] == 1
+    keys = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert [[row[k] for k in keys] for row in resumed] == [[row[k] for k in keys] for row in uninterrupted]
+    assert not list(checkpoint.folder.glob(".*partial"))  # the half-written epoch was cleaned up by the next save
 
 
 def test_bfloat16_only_where_the_hardware_computes_it():

@@ -133,36 +133,72 @@ def recalibrate_batchnorm(model, images: np.ndarray, batch_size: int = 500) -> i
     return len(norms)
 
 
-def fingerprint(settings: dict, stats: dict) -> str:
-    """Identifies what a checkpoint was trained with; a checkpoint of other settings or data is never resumed."""
-    blob = json.dumps({"settings": settings, "mean": stats["mean"], "n": stats["n_images"]}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def fingerprint(settings: dict, stats: dict, *arrays: np.ndarray) -> str:
+    """Identifies what a checkpoint was trained with (settings, normalization and every byte of the given data); a
+    checkpoint of other settings or data is never resumed."""
+    digest = hashlib.sha256(json.dumps({"settings": settings, "stats": stats}, sort_keys=True).encode())
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()[:16]
+
+
+def _random_states(model) -> list:
+    """The state variables of the model's seed generators (dropout), in layer order."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
 class Checkpoint:
-    """The model (with optimizer state) and history after the last completed epoch, written atomically."""
+    """The model (with optimizer state) and history after the last completed epoch.
+
+    Each epoch is written into a folder of its own (``epoch_0003/`` holding ``model.keras`` and ``state.json``),
+    built under a temporary name and renamed into place in one step, then the older epochs are removed: a kill at any
+    moment leaves model and state of one and the same epoch, never a mix."""
 
     def __init__(self, folder: Path, key: str):
         self.folder = Path(folder)
         self.key = key
-        self.model_path = self.folder / "last_epoch.keras"
-        self.state_path = self.folder / "state.json"
+
+    def epochs(self) -> list[Path]:
+        """Complete epoch folders, newest first."""
+        return sorted(self.folder.glob("epoch_[0-9][0-9][0-9][0-9]"), reverse=True)
+
+    def load_model(self, state: dict):
+        """The checkpoint's model with its optimizer, and the random state of its dropout layers, which a saved
+        Keras model does not keep: without it a resumed run would drop other units than an uninterrupted one."""
+        import keras
+
+        from . import optimizers  # noqa: F401 - registers what a checkpoint's optimizer may use
+
+        model = keras.models.load_model(self.epochs()[0] / "model.keras")
+        for variable, value in zip(_random_states(model), state["random_states"], strict=True):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        return model
 
     def load_state(self) -> dict | None:
-        if not (self.state_path.exists() and self.model_path.exists()):
+        latest = self.epochs()[:1]
+        if not latest:
             return None
-        state = json.loads(self.state_path.read_text())
+        state = json.loads((latest[0] / "state.json").read_text())
         if state.get("fingerprint") != self.key:
             print(f"checkpoint in {self.folder} was made with other settings or data: starting over")
             return None
         return state
 
     def save(self, model, epoch: int, history: list[dict]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / "last_epoch.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, self.model_path)
-        save_json(self.state_path, {"fingerprint": self.key, "epochs_done": epoch, "history": history})
+        final = self.folder / f"epoch_{epoch:04d}"
+        building = self.folder / f".{final.name}.partial"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        model.save(building / "model.keras")
+        random_states = [variable.numpy().tolist() for variable in _random_states(model)]
+        save_json(building / "state.json", {"fingerprint": self.key, "epochs_done": epoch, "history": history,
+                                            "random_states": random_states})
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(building, final)
+        for older in self.epochs()[1:]:
+            shutil.rmtree(older, ignore_errors=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -234,12 +270,10 @@ def train_variant(
     if limit:
         x_train, y_train = x_train[:limit], y_train[:limit]
     epochs = train_settings["epochs"]
-    checkpoint = Checkpoint(checkpoint_dir, fingerprint(settings, stats))
+    checkpoint = Checkpoint(checkpoint_dir, fingerprint(settings, stats, x_train, y_train, *val))
     state = checkpoint.load_state()
     if state:
-        from . import optimizers  # noqa: F401 - registers what a checkpoint's optimizer may use
-
-        model = keras.models.load_model(checkpoint.model_path)
+        model = checkpoint.load_model(state)
         history, first_epoch = state["history"], state["epochs_done"]
         print(f"resuming from the checkpoint after epoch {first_epoch} of {epochs}")
     else:
