@@ -72,6 +72,32 @@ def tiny_study(tmp_path_factory, cifar10_archive) -> Path:
 
 
 @pytest.fixture
+def own_tiny_study(tiny_study, tmp_path) -> Path:
+    """A copy of the finished tiny study, time stamps kept (so nothing is left to do in it), for a test that edits or
+    writes there; the shared one stays as the workflow left it, whatever order the tests run in."""
+    return Path(shutil.copytree(tiny_study, tmp_path / "tiny_study", symlinks=True))
+
+
+def dry_run_of_repo(workdir: Path, *args: str, config: Path = REPO / "config.yaml", **options):
+    """A dry run of the repository's workflow in ``workdir`` (never in the checkout: Snakemake writes .snakemake/
+    where it runs)."""
+    return snakemake(workdir, "-n", *args, config=config, **options)
+
+
+def dag_jobs(result: subprocess.CompletedProcess) -> list[dict]:
+    """The jobs a dry run lists, each as {"rule", "input": [...], "output": [...]}, paths as printed."""
+    jobs = []
+    for line in (result.stdout + result.stderr).splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            jobs.append({"rule": stripped.split()[1].rstrip(":"), "input": [], "output": []})
+        elif jobs and stripped.startswith(("input:", "output:")):
+            key, files = stripped.split(":", 1)
+            jobs[-1][key] = [name.strip() for name in files.split(",") if name.strip()]
+    return jobs
+
+
+@pytest.fixture
 def http_server():
     from http_server import ArchiveServer
 

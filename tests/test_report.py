@@ -112,10 +112,13 @@ def test_executed_notebook_tells_the_study(tiny_study):
 
 @pytest.fixture(scope="module")
 def report_html(tiny_study, cifar10_archive, tmp_path_factory):
-    """`snakemake --report` of the finished tiny study; returns the report's path (and prints the build time)."""
-    path = tmp_path_factory.mktemp("report") / "report.html"
+    """`snakemake --report` of a copy of the finished tiny study; returns the report's path (and prints the build
+    time)."""
+    folder = tmp_path_factory.mktemp("report")
+    study = Path(shutil.copytree(tiny_study, folder / "tiny_study", symlinks=True))
+    path = folder / "report.html"
     started = time.monotonic()
-    snakemake(tiny_study, "--report", str(path), *archive_config(cifar10_archive))
+    snakemake(study, "--report", str(path), *archive_config(cifar10_archive))
     print(f"\nreport built in {time.monotonic() - started:.1f} s: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path
 
@@ -144,7 +147,7 @@ def headless(*args: str, profile: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(chromium() is None and not os.environ.get("CIFARFLOW_REQUIRE_BROWSER"),
                     reason="the headless browser test needs Chromium (apt-get install chromium)")
-def test_report_renders_offline_in_chromium(report_html, tiny_study, tmp_path):
+def test_report_renders_offline_in_chromium(report_html, tmp_path):
     assert chromium(), "CIFARFLOW_REQUIRE_BROWSER is set but Chromium is not installed (apt-get install chromium)"
     # The report is a single-page app: a copy of it carries a script that clicks through every category and
     # subcategory like a reader, opens every result, and writes what it saw into the page.
@@ -170,19 +173,19 @@ def test_report_renders_offline_in_chromium(report_html, tiny_study, tmp_path):
         assert image.size == (1400, 900)
         low, high = image.convert("L").getextrema()
         assert high - low > 50, "the screenshot is blank"
-    keep = tiny_study / "report-screenshot.png"
+    keep = report_html.with_name("report-screenshot.png")
     shutil.copyfile(screenshot, keep)
     if os.environ.get("REPORT_SCREENSHOT"):
         shutil.copyfile(screenshot, os.environ["REPORT_SCREENSHOT"])
     print(f"\nscreenshot of the rendered report: {keep}")
 
 
-def test_report_only_setting_reruns_only_report_rules(tiny_study, cifar10_archive, tmp_path):
+def test_report_only_setting_reruns_only_report_rules(own_tiny_study, cifar10_archive, tmp_path):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["report"].update(samples_per_class=2, test_samples=4, notebook_code=True)
     edited = tmp_path / "report_edit.yaml"
     edited.write_text(yaml.safe_dump(config))
-    rules = dry_run_rules(snakemake(tiny_study, "-n", *archive_config(cifar10_archive), config=edited))
+    rules = dry_run_rules(snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive), config=edited))
     assert {"plot_sample_images", "plot_test_samples", "notebook_html"} <= rules
     assert rules - {"all"} <= report_rules(), f"not report rules: {sorted(rules - report_rules() - {'all'})}"
 

@@ -39,8 +39,8 @@ def test_study_outputs(tiny_study):
     assert not (tiny_study / "checkpoints/small").exists()  # removed once the model is saved
 
 
-def test_finished_run_has_nothing_to_do(tiny_study, cifar10_archive):
-    result = snakemake(tiny_study, "-n", *archive_config(cifar10_archive))
+def test_finished_run_has_nothing_to_do(own_tiny_study, cifar10_archive):
+    result = snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive))
     assert planned_jobs(result) == [], result.stdout
 
 
@@ -60,18 +60,18 @@ def trained(jobs):
     return [job for job in jobs if job.startswith("train:")]
 
 
-def test_editing_one_variant_reruns_only_that_variant_and_what_follows(tiny_study, cifar10_archive, tmp_path):
+def test_editing_one_variant_reruns_only_that_variant_and_what_follows(own_tiny_study, cifar10_archive, tmp_path):
     config = edited_config(tmp_path, lambda c: c["variants"]["small"].update(weight_decay=2e-4))
-    jobs = dry_run(tiny_study, cifar10_archive, config)
+    jobs = dry_run(own_tiny_study, cifar10_archive, config)
     assert trained(jobs) == ["train:variant=small"]
     assert {"validate:variant=small", "select_best", "evaluate_test"} <= set(jobs)
     assert "validate:variant=small_augmented" not in jobs
     assert not any(job.startswith(("download", "unpack", "normalize")) for job in jobs)
 
 
-def test_adding_a_variant_trains_only_the_new_one(tiny_study, cifar10_archive, tmp_path):
+def test_adding_a_variant_trains_only_the_new_one(own_tiny_study, cifar10_archive, tmp_path):
     config = edited_config(tmp_path, lambda c: c["variants"].update(small_more={"arch": "lenet2", "dropout": False}))
-    jobs = dry_run(tiny_study, cifar10_archive, config)
+    jobs = dry_run(own_tiny_study, cifar10_archive, config)
     assert trained(jobs) == ["train:variant=small_more"]
     assert "validate:variant=small" not in jobs
 
@@ -89,18 +89,18 @@ def edit_and_restore(path, snippet="\n# edited\n"):
     return Edit()
 
 
-def test_changing_a_stage_reruns_it_and_what_follows(tiny_study, cifar10_archive):
-    with edit_and_restore(tiny_study / "workflow/cifarflow/evaluation.py"):
-        jobs = dry_run(tiny_study, cifar10_archive, TINY_CONFIG)
+def test_changing_a_stage_reruns_it_and_what_follows(own_tiny_study, cifar10_archive):
+    with edit_and_restore(own_tiny_study / "workflow/cifarflow/evaluation.py"):
+        jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert trained(jobs) == []
     assert {"validate:variant=small", "validate:variant=small_augmented", "select_best", "evaluate_test"} <= set(jobs)
-    with edit_and_restore(tiny_study / "workflow/scripts/evaluate_test.py", "\nprint('edited')\n"):
-        jobs = dry_run(tiny_study, cifar10_archive, TINY_CONFIG)
+    with edit_and_restore(own_tiny_study / "workflow/scripts/evaluate_test.py", "\nprint('edited')\n"):
+        jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert "evaluate_test" in jobs and "select_best" not in jobs and trained(jobs) == []
-    with edit_and_restore(tiny_study / "workflow/cifarflow/models.py"):
-        jobs = dry_run(tiny_study, cifar10_archive, TINY_CONFIG)
+    with edit_and_restore(own_tiny_study / "workflow/cifarflow/models.py"):
+        jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert trained(jobs) == ["train:variant=small", "train:variant=small_augmented"]
-    assert planned_jobs(snakemake(tiny_study, "-n", *archive_config(cifar10_archive))) == []
+    assert planned_jobs(snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive))) == []
 
 
 EPOCHS = 12  # long enough to kill a training after its third epoch

@@ -11,9 +11,8 @@ from cifarflow.splits import channel_stats
 from cifarflow.training import Checkpoint, fingerprint, train_variant
 from floats import SUM_ULPS, approx_float32, assert_float32_close
 
-RNG = np.random.default_rng(0)
 LABELS = np.arange(60) % 3
-IMAGES = class_images(LABELS, RNG)
+IMAGES = class_images(LABELS, np.random.default_rng(0))
 STATS = channel_stats(IMAGES)
 
 
