@@ -14,6 +14,16 @@ PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"
 
 VARIANTS = all_variants(config)
 
+# The report's categories, in the order the report lists them.
+SUMMARY = "1. Summary"
+DATA = "2. Data"
+TRAINING = "3. Training"
+ARCHITECTURES = "4. Architectures"
+SELECTION = "5. Selection"
+TEST = "6. Test"
+PIPELINE = "7. Pipeline"
+MODEL = "8. Model"
+
 
 wildcard_constraints:
     variant="|".join(re.escape(name) for name in VARIANTS),

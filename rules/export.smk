@@ -43,12 +43,14 @@ rule model_card:
         markdown=report(
             "results/export/model_card.md",
             caption="../workflow/report/model_card.rst",
-            category="8. Model",
+            category=MODEL,
+            labels={"figure": "Model card (Markdown)"},
         ),
         html=report(
             "results/export/model_card.html",
             caption="../workflow/report/model_card.rst",
-            category="8. Model",
+            category=MODEL,
+            labels={"figure": "Model card"},
         ),
     log:
         "logs/model_card.log",

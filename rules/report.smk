@@ -8,14 +8,6 @@ import json
 REPORT = config["report"]
 FIGURES = "results/figures"
 
-SUMMARY = "1. Summary"
-DATA = "2. Data"
-TRAINING = "3. Training"
-ARCHITECTURES = "4. Architectures"
-SELECTION = "5. Selection"
-TEST = "6. Test"
-PIPELINE = "7. Pipeline"
-
 
 # The workflow's own files: the rule graph is redrawn when they change.
 WORKFLOW_SOURCES = [
