@@ -54,7 +54,7 @@ EXPECTED_REPORT = {
     "6. Test": {"": {("Confusion matrix",): "image", ("Per-class precision, recall and F1",): "image",
                      ("Sample predictions",): "image", ("Most-confused class pairs",): "image"}},
     "7. Pipeline": {"": {("Rule graph",): "image", ("Run time and memory per job",): "image"}},
-    "8. Model": {"": {("Model card",): "html", ("Model card (Markdown)",): "text"}},
+    "8. Model": {"": {("Model card",): "html", ("Model card (Markdown)",): "html"}},
 }
 
 PROBE = Path(__file__).with_name("report_probe.js")
