@@ -78,10 +78,10 @@ def own_tiny_study(tiny_study, tmp_path) -> Path:
     return Path(shutil.copytree(tiny_study, tmp_path / "tiny_study", symlinks=True))
 
 
-def dry_run_of_repo(workdir: Path, *args: str, config: Path = REPO / "config.yaml", **options):
+def dry_run_of_repo(workdir: Path, *args: str, configs: tuple[Path, ...] = (REPO / "config.yaml",), **options):
     """A dry run of the repository's workflow in ``workdir`` (never in the checkout: Snakemake writes .snakemake/
-    where it runs)."""
-    return snakemake(workdir, "-n", *args, config=config, **options)
+    where it runs) with the given config files, later ones overriding earlier ones."""
+    return snakemake(workdir, "-n", "--configfile", *map(str, configs), *args, config=None, **options)
 
 
 def dag_jobs(result: subprocess.CompletedProcess) -> list[dict]:

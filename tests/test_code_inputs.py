@@ -35,7 +35,7 @@ def reached_by_bytecode(script: Path) -> set[str]:
 
 def test_every_rule_with_a_script_lists_every_package_module_the_script_reaches(tmp_path):
     result = dry_run_of_repo(tmp_path, "--forceall", "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32,
-                             config=TINY_CONFIG)
+                             configs=(TINY_CONFIG,))
     jobs = dag_jobs(result)
     scripts = rule_scripts()
     assert {job["rule"] for job in jobs if job["rule"] != "all"} == set(scripts)

@@ -141,8 +141,8 @@ def test_default_config_lists_one_train_job_per_seed_variant(tmp_path):
 
 
 def test_only_variants_picks_variants_and_rejects_unknown_names(tmp_path):
-    result = dry_run_of_repo(tmp_path, "--configfile", str(REPO / "configs/laptop.yaml"), "--config", "archive=x.tar.gz",
-                             "archive_md5=" + "a" * 32)
+    result = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32,
+                             configs=(REPO / "config.yaml", REPO / "configs/laptop.yaml"))
     assert "train:variant=fast" in planned_jobs(result) and "train:variant=fast94" not in planned_jobs(result)
     bad = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32, "only_variants=[model9]",
                           check=False)

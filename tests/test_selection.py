@@ -51,7 +51,7 @@ def ancestors(jobs: list[dict], rule: str) -> list[dict]:
 
 def test_no_job_that_selection_depends_on_reads_the_test_split(tmp_path):
     jobs = dag_jobs(dry_run_of_repo(tmp_path, "--forceall", "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32,
-                                    config=TINY_CONFIG))
+                                    configs=(TINY_CONFIG,)))
     before_selection = ancestors(jobs, "select_best")
     assert {"train", "validate", "normalize"} <= {job["rule"] for job in before_selection}
     assert [job["rule"] for job in before_selection if "results/data/test.npz" in job["input"]] == []
