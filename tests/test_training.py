@@ -132,7 +132,7 @@ def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, monkey
 def test_bfloat16_only_where_the_hardware_computes_it():
     import keras
 
-    from cifarflow.training import configure_backend, cpu_has_bfloat16
+    from cifarflow.backend import configure_backend, cpu_has_bfloat16
 
     configure_backend(1, 0, True, mixed_precision=True)
     assert keras.mixed_precision.global_policy().name == ("mixed_bfloat16" if cpu_has_bfloat16() else "float32")
