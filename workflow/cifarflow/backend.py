@@ -139,11 +139,10 @@ def use_backend(keras_backend: str) -> None:
 
 def use_tensorflow(purpose: str) -> None:
     """For a stage that needs TensorFlow itself, whatever backend trained the models."""
-    try:
-        _check_not_imported("tensorflow")
-    except StageError:
+    if importlib.util.find_spec("tensorflow") is None:
         raise StageError(f"{purpose} needs TensorFlow, which is not installed here (pip install tensorflow-cpu==2.21.0); "
-                         "the trained models and every other stage run without it") from None
+                         "the trained models and every other stage run without it")
+    _check_not_imported("tensorflow")
     _framework_environment("tensorflow", on_gpu=False)
     print(f"Keras backend: tensorflow, on the CPU, for {purpose}", flush=True)
 
