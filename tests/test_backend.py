@@ -255,3 +255,19 @@ def test_a_jax_trained_model_is_evaluated_and_exported(jax_study):
     assert export["software"]["keras_backend"] == "tensorflow"  # the SavedModel needs TensorFlow
     assert max(export["check"]["max_abs_difference"].values()) <= export["check"]["tolerance"]
     assert (jax_study / "results/figures/architectures/small.html").stat().st_size > 0
+
+
+def test_where_a_training_runs_retrains_nothing_but_its_backend_does(tiny_study, cifar10_archive, tmp_path):
+    import yaml
+
+    from conftest import TINY_CONFIG, archive_config, planned_jobs, snakemake
+
+    def planned(**changes):
+        path = tmp_path / "edited.yaml"
+        path.write_text(yaml.safe_dump(yaml.safe_load(TINY_CONFIG.read_text()) | changes))
+        return planned_jobs(snakemake(tiny_study, "-n", *archive_config(cifar10_archive), config=path))
+
+    moved = planned(gpu={"shares_per_gpu": 3, "devices": [0, 1]}, train_gpus=2)
+    assert not [job for job in moved if job.startswith(("train", "validate", "evaluate_test", "export_model"))], moved
+    switched = planned(keras_backend="jax")
+    assert {"train:variant=small", "train:variant=small_augmented", "validate:variant=small"} <= set(switched)
