@@ -13,6 +13,8 @@ PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"
 
 
 VARIANTS = all_variants(config)
+# The training env: TensorFlow's CPU build, or its CUDA build for GPU nodes (train_env: gpu).
+TRAIN_ENV = {"cpu": "../envs/train.yaml", "gpu": "../envs/train-gpu.yaml"}[config["train_env"]]
 
 # The report's categories, in the order the report lists them.
 SUMMARY = "1. Summary"

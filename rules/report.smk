@@ -133,6 +133,8 @@ rule layer_table:
         "logs/layer_table/{variant}.log",
     benchmark:
         "benchmarks/layer_table/{variant}.tsv"
+    params:
+        keras_backend=config["keras_backend"],
     conda:
         "../envs/report.yaml"
     script:

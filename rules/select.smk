@@ -36,6 +36,7 @@ rule evaluate_test:
         "benchmarks/evaluate_test.tsv"
     params:
         seed_test_accuracy=config["seed_test_accuracy"],
+        keras_backend=config["keras_backend"],
     threads: 2
     conda:
         "../envs/train.yaml"

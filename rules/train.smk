@@ -16,13 +16,14 @@ rule train:
     params:
         settings=lambda wildcards: VARIANTS[wildcards.variant],
         checkpoint_dir=lambda wildcards: f"checkpoints/{wildcards.variant}",
+        keras_backend=config["keras_backend"],
     threads: config["train_threads"]
     resources:
         mem_mb=config["train_mem_mb"],
         runtime=config["train_runtime_min"],
         gpu=config["train_gpus"],
     conda:
-        "../envs/train.yaml"
+        TRAIN_ENV
     script:
         "../workflow/scripts/train.py"
 
@@ -42,6 +43,7 @@ rule validate:
         "benchmarks/validate/{variant}.tsv"
     params:
         tta=lambda wildcards: tta(wildcards.variant),
+        keras_backend=config["keras_backend"],
     threads: 2
     conda:
         "../envs/train.yaml"

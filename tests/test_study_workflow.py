@@ -32,6 +32,10 @@ def test_study_outputs(tiny_study):
     assert_float32_close(predictions.filter(like="p_").sum(axis=1), np.ones(50), ulps=NETWORK_ULPS)
     training = json.loads((tiny_study / "results/variants/small/training.json").read_text())
     assert training["software"]["tensorflow"] and training["settings"]["train"]["epochs"] == 2
+    assert training["backend"] == {"keras_backend": "tensorflow", "threads": 1, "threads_requested": 1, "gpu_share": None,
+                                   "device": "CPU", "device_name": None}
+    log = (tiny_study / "logs/train/small.log").read_text()
+    assert "threads: 1 (Snakemake gave the job 1;" in log and "no GPU found: training on the CPU" in log
     validation = json.loads((tiny_study / "results/variants/small/validation.json").read_text())
     assert validation["parameters"] == 2_233_898 and validation["best_epoch"] in (1, 2)
     history = pd.read_csv(tiny_study / "results/variants/small/history.csv")

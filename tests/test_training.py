@@ -173,7 +173,7 @@ def test_a_kill_between_writing_the_model_and_its_state_resumes_the_last_complet
 def test_bfloat16_only_where_the_hardware_computes_it():
     import keras
 
-    from cifarflow.training import configure_backend, cpu_has_bfloat16
+    from cifarflow.backend import configure_backend, cpu_has_bfloat16
 
     configure_backend(1, 0, True, mixed_precision=True)
     assert keras.mixed_precision.global_policy().name == ("mixed_bfloat16" if cpu_has_bfloat16() else "float32")

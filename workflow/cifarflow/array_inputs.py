@@ -58,3 +58,8 @@ def training_batches(images, labels, num_classes, batch_size, seed, first_epoch,
             yield item
 
     return stream(), steps
+
+
+def evaluation_arrays(images: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation data as (images, one-hot labels) arrays, for ``model.fit(validation_data=...)``."""
+    return images, np.eye(num_classes, dtype=np.float32)[labels]

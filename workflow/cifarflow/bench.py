@@ -101,7 +101,8 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     from .inputs_common import full_batches
     from .models import build_model, initialize_from_data
     from .splits import load_json
-    from .training import compile_model, configure_backend
+    from .backend import configure_backend
+    from .training import compile_model
 
     configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True),
                       settings["train"].get("mixed_precision", False))
@@ -130,7 +131,7 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
 def run_input_only(settings: dict, data: Path, threads: int, epochs: int = 2) -> dict:
     """The training input stream alone (shuffle, gather, augmentation, batching): images/s it can deliver."""
     from .inputs import training_dataset
-    from .training import configure_backend
+    from .backend import configure_backend
 
     configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True), False)
     images, labels, classes = training_arrays(settings, data)

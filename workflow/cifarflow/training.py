@@ -10,46 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import configure_backend, input_pipeline
 from .errors import StageError
 from .splits import save_json
-
-
-def configure_backend(threads: int, seed: int, deterministic: bool, mixed_precision: bool) -> str:
-    """Set threads, seeds and precision before any op runs; return the device used ('GPU' or 'CPU').
-
-    TensorFlow is the pipeline's backend; under another Keras backend (JAX on a lent GPU) only seeds and
-    precision apply."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-        except RuntimeError:  # TensorFlow already started in this process (tests); threads stay as they were
-            pass
-        if deterministic:
-            tf.config.experimental.enable_op_determinism()
-        device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    else:
-        import jax
-
-        device = "GPU" if jax.default_backend() == "gpu" else "CPU"
-    bfloat16 = mixed_precision and (device == "GPU" or cpu_has_bfloat16())
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if bfloat16 else "float32")
-    return device
-
-
-def cpu_has_bfloat16() -> bool:
-    """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX): there bfloat16 convolutions are
-    about twice as fast as float32; elsewhere they are emulated and slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def software_versions() -> dict:
@@ -280,14 +243,8 @@ def train_variant(
         model = build_model(settings, num_classes, stats["mean"], stats["std"])
         initialize_from_data(model, x_train, stats["mean"], stats["std"])
         history, first_epoch = [], 0
-    if keras.backend.backend() == "tensorflow":
-        from .inputs import evaluation_dataset, training_dataset
-
-        validation = evaluation_dataset(*val, num_classes)
-    else:
-        from .array_inputs import training_batches as training_dataset
-
-        validation = (val[0], np.eye(num_classes, dtype=np.float32)[val[1]])
+    training_dataset, evaluation_data = input_pipeline()
+    validation = evaluation_data(*val, num_classes)
     dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
                                       first_epoch, epochs, settings.get("augment"))
     batch_size, _ = full_batches(len(y_train), train_settings["batch_size"])

@@ -1,8 +1,10 @@
 import stage  # noqa: F401
+from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
 from cifarflow.splits import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
+    use_backend(snakemake.params.keras_backend)
     import keras
 
     from cifarflow.evaluation import predict_probabilities, test_report

@@ -1,10 +1,12 @@
 from pathlib import Path
 
 import stage  # noqa: F401
+from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
 from cifarflow.splits import load_json
 
 with logged(snakemake.log[0]):
+    use_backend(snakemake.params.keras_backend)
     import keras
 
     from cifarflow.tables import layer_table, layer_table_html, parameter_counts

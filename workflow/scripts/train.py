@@ -1,10 +1,13 @@
 import pandas as pd
 
 import stage  # noqa: F401
+from cifarflow.backend import backend_record, prepare_training
 from cifarflow.runlog import logged
 from cifarflow.splits import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
+    # GPU placement comes from the config, not params: moving a training to another GPU does not retrain it.
+    threads = prepare_training(snakemake.params.keras_backend, snakemake.threads, snakemake.config["gpu"])
     from cifarflow.training import train_variant
 
     out = snakemake.output
@@ -15,10 +18,10 @@ with logged(snakemake.log[0]):
         num_classes=len(load_json(snakemake.input.classes)),
         stats=load_json(snakemake.input.stats),
         checkpoint_dir=snakemake.params.checkpoint_dir,
-        threads=snakemake.threads,
+        threads=threads,
     )
     model.save(out.model)
     pd.DataFrame(history).to_csv(out.history, index=False)
-    save_json(out.summary, summary | {"settings": snakemake.params.settings})
+    save_json(out.summary, summary | {"backend": backend_record(), "settings": snakemake.params.settings})
     checkpoint.clear()
     print(f"trained in {summary['training_seconds']:.0f} s ({summary['images_per_second']:.0f} images/s)")
