@@ -106,7 +106,7 @@ rule plot_all_learning_curves:
     log:
         "logs/plot_all_learning_curves.log",
     params:
-        variants=list(VARIANTS),
+        variants=sorted(VARIANTS),  # sorted: reordering the config reruns nothing
         reference=config["seed_test_accuracy"],
     conda:
         "../envs/report.yaml"
@@ -188,7 +188,7 @@ rule plot_regularization_sweep:
     log:
         "logs/plot_regularization_sweep.log",
     params:
-        variants=list(VARIANTS),
+        variants=sorted(VARIANTS),  # sorted: reordering the config reruns nothing
     conda:
         "../envs/report.yaml"
     script:
@@ -304,7 +304,7 @@ rule rule_graph:
     benchmark:
         "benchmarks/rule_graph.tsv"
     params:
-        snakefile=os.path.relpath(workflow.main_snakefile),  # relative: a study moved to another folder redraws nothing
+        snakefile=lambda wildcards, input: input.sources[0],  # relative: a study moved elsewhere redraws nothing
         config=json.loads(json.dumps(config, sort_keys=True)),  # key order fixed: reordering a config file changes nothing
     conda:
         "../envs/report.yaml"
