@@ -306,7 +306,7 @@ rule rule_graph:
     benchmark:
         "benchmarks/rule_graph.tsv"
     params:
-        snakefile=os.path.relpath(workflow.main_snakefile),  # relative: a study moved to another folder redraws nothing
+        snakefile=lambda wildcards, input: input.sources[0],  # relative: a study moved elsewhere redraws nothing
         config=json.loads(json.dumps(config, sort_keys=True)),  # key order fixed: reordering a config file changes nothing
     conda:
         "../envs/report.yaml"

@@ -31,10 +31,11 @@ def variant_settings(config: dict, name: str) -> dict:
 
 
 def all_variants(config: dict) -> dict[str, dict]:
-    """Every variant's settings, or only those named in ``only_variants``."""
+    """Every variant's settings, or only those named in ``only_variants``, in the order of their names, so that
+    reordering the config file changes no parameter of any rule."""
     names = list(config["variants"])
     chosen = config.get("only_variants") or names
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         raise ValueError(f"only_variants names {unknown}, which are not in variants: {names}")
-    return {name: variant_settings(config, name) for name in names if name in chosen}
+    return {name: variant_settings(config, name) for name in sorted(names) if name in chosen}
