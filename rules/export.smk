@@ -33,6 +33,8 @@ rule model_card:
         test_metrics=rules.evaluate_test.output.metrics,
         confusion=rules.evaluate_test.output.confusion,
         class_report=rules.evaluate_test.output.report,
+        robustness=rules.evaluate_robustness.output.summary,
+        robustness_table=rules.evaluate_robustness.output.table,
         train="results/data/train.npz",
         val="results/data/val.npz",
         test="results/data/test.npz",
@@ -43,12 +45,12 @@ rule model_card:
         markdown=report(
             "results/export/model_card.md",
             caption="../workflow/report/model_card.rst",
-            category="8. Model",
+            category="9. Model",
         ),
         html=report(
             "results/export/model_card.html",
             caption="../workflow/report/model_card.rst",
-            category="8. Model",
+            category="9. Model",
         ),
     log:
         "logs/model_card.log",
@@ -64,6 +66,7 @@ rule model_card:
             "sha256": archive_checksum()[1],
         },
         confused_pairs=config["report"]["confused_pairs"],
+        weakest_corruptions=3,
     conda:
         "../envs/report.yaml"
     script:

@@ -60,20 +60,28 @@ def test_exported_saved_model_gives_the_pipeline_predictions(tiny_study):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("tta", [None, {"flip": True, "translate": 0}, {"flip": False, "translate": 1},
-                                 {"flip": True, "translate": 2}])
-def test_test_time_augmentation_is_built_into_the_exported_model(tmp_path, tta):
+@pytest.mark.parametrize("tta, temperature", [(None, None), ({"flip": True, "translate": 0}, None),
+                                              ({"flip": False, "translate": 1}, None), ({"flip": True, "translate": 2}, None),
+                                              (None, 0.4), ({"flip": True, "translate": 1}, 2.5)])
+def test_test_time_augmentation_and_temperature_are_built_into_the_exported_model(tmp_path, tta, temperature):
     import keras
 
+    from cifarflow.calibration import scale_probabilities
     from cifarflow.models import build_model
 
     settings = {"arch": "lenet2", "weight_decay": 0.0, "dropout": False, "name": "untrained"}
     model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0])
     images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "model.keras"
-    exportable_model(model, tta).save(path)
+    exportable_model(model, tta, temperature).save(path)
     reloaded = keras.models.load_model(path)  # no custom objects
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), predict_probabilities(model, images, tta), atol=1e-6)
+    expected = predict_probabilities(model, images, tta)
+    if temperature:
+        scaled = scale_probabilities(expected, temperature)
+        assert np.abs(scaled - expected).max() > 1e-3  # the temperature changes these probabilities
+        expected = scaled
+    # float32 round-off of the model, amplified by at most 1 / temperature in the scaling
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), expected, atol=1e-6 / min(1.0, temperature or 1.0))
 
 
 def test_translate_and_flip_views_average_like_numpy():
