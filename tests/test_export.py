@@ -34,6 +34,22 @@ def test_export_files(tiny_study):
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
     assert metadata["classes"] == classes and metadata["parameters"] > 0
     assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
+    fitted = json.loads((tiny_study / f"results/variants/{selection['variant']}/calibration.json").read_text())["temperature"]
+    assert metadata["temperature"] == selection["temperature"] == fitted  # configs/tiny.yaml: temperature scaling on
+    assert metadata["temperature_in_model"] and "temperature-scaled" in metadata["output"]["meaning"]
+
+
+def test_stored_test_predictions_are_temperature_scaled(tiny_study):
+    """The probabilities the exported model must reproduce are the scaled ones: they differ from the raw ones."""
+    from cifarflow.calibration import scale_probabilities
+
+    table = pd.read_csv(tiny_study / "results/test/predictions.csv")
+    temperature = json.loads((tiny_study / "results/selection/selection.json").read_text())["temperature"]
+    scaled = table.filter(like="p_").to_numpy()
+    assert np.abs(table["confidence"] - table["uncalibrated_confidence"]).max() > 1e-4
+    # undo the scaling from the stored (6-digit) numbers: p ~ p_T ** T, renormalized
+    raw = scale_probabilities(scaled, 1 / temperature)
+    np.testing.assert_allclose(raw.max(axis=1), table["uncalibrated_confidence"], rtol=1e-4)
 
 
 def test_exported_keras_model_gives_the_pipeline_predictions(tiny_study):
@@ -109,8 +125,15 @@ def test_model_card(tiny_study):
     selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
     metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
     for heading in ("## Data and split", "## Architecture", "## Training", "## Validation and test results",
-                    "### Confusion-prone classes", "## Known limits", "## Software"):
+                    "### Confusion-prone classes", "## Calibration", "## Robustness to corruptions", "## Known limits",
+                    "## Software"):
         assert heading in card
+    calibration = metrics["calibration"]
+    assert f"T = **{selection['temperature']:.4f}**" in card and "15 equal-width bins" in card
+    assert f"| expected calibration error (ECE) | {calibration['uncalibrated']['ece']:.4f} | " in card
+    robustness = json.loads((tiny_study / "results/robustness/summary.json").read_text())
+    assert f"**{robustness['mean_corruption_accuracy']:.2%}**" in card
+    assert "weakest under " + ", ".join(f"**{name}**" for name in robustness["weakest"][:1]) in card
     assert f"`{selection['variant']}`" in card
     assert f"{metrics['accuracy']:.4f}" in card and f"{selection['val_accuracy']:.4f}" in card
     assert "32×32" in card and "10 CIFAR-10 classes" in card

@@ -114,6 +114,8 @@ def calibrate(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
     temperature = fit_temperature(labels, probs)
     return {
         "temperature": temperature,
+        # at an end of the search range: e.g. every prediction right (the log-loss falls as T -> 0)
+        "temperature_at_bound": bool(np.isclose(temperature, TEMPERATURE_RANGE, rtol=1e-3).any()),
         "bins": int(bins),
         "uncalibrated": calibration_metrics(labels, probs, bins),
         "calibrated": calibration_metrics(labels, scale_probabilities(probs, temperature), bins),

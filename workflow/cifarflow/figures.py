@@ -481,6 +481,7 @@ def severity_curves(table: pd.DataFrame, clean: dict, path) -> None:
         ax.set_title(f"{title} against severity")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_ylim(0, 1)
+    axes[1].set_ylim(bottom=0)
     axes[1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     save(fig, path)

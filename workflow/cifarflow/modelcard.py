@@ -286,13 +286,14 @@ def robustness_section(summary: dict, results: pd.DataFrame, weakest: int = 3) -
     per_corruption = results.groupby("corruption", sort=False).agg(family=("family", "first"), accuracy=("accuracy", "mean"),
                                                                     worst=("accuracy", "min"), ece=("ece", "mean"))
     ranked = per_corruption.sort_values("accuracy")
-    names = ", ".join(f"**{name}** ({row['accuracy']:.1%})" for name, row in ranked.head(weakest).iterrows())
+    names = ", ".join(f"**{name}** ({ranked.loc[name, 'accuracy']:.1%})" for name in summary["weakest"][:weakest])
+    weakest_text = f"The model is weakest under {names}." if names else "No corruption lowered its accuracy on these images."
     lines = ["## Robustness to corruptions\n",
              f"Corrupted copies of the first {summary['images']:,} test images, {len(per_corruption)} corruptions from the "
              "CIFAR-10-C benchmark (Hendrycks & Dietterich 2019; its published definitions and five severities, made "
              f"inside the pipeline), scored with the probabilities above. Mean corruption accuracy "
              f"**{summary['mean_corruption_accuracy']:.2%}** against {summary['clean_accuracy']:.2%} clean on the same "
-             f"images ({summary['relative_accuracy']:.1%} of it). The model is weakest under {names}.\n",
+             f"images ({summary['relative_accuracy']:.1%} of it). {weakest_text}\n",
              table(["corruption", "family", "mean accuracy (severities 1-5)", "lowest accuracy", "mean ECE"],
                    [[name, row["family"], f"{row['accuracy']:.4f}", f"{row['worst']:.4f}", f"{row['ece']:.4f}"]
                     for name, row in ranked.iterrows()], "llrrr"),
