@@ -10,7 +10,7 @@ rule calibrate:
     benchmark:
         "benchmarks/calibrate/{variant}.tsv"
     params:
-        bins=config["calibration"]["bins"],
+        bins=config["calibration_bins"],
     conda:
         "../envs/train.yaml"
     script:

@@ -473,7 +473,7 @@ BENCHMARKS = [
     *expand(str(rules.validate.benchmark), variant=VARIANTS),
     *expand(str(rules.calibrate.benchmark), variant=VARIANTS),
     str(rules.evaluate_test.benchmark),
-    *expand(str(rules.corrupt_test.benchmark), corruption=config["robustness"]["corruptions"]),
+    *expand(str(rules.corrupt_test.benchmark), corruption=config["corruptions"]),
     str(rules.evaluate_robustness.benchmark),
     *expand(str(rules.layer_table.benchmark), variant=VARIANTS),
     str(rules.rule_graph.benchmark),

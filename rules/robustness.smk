@@ -1,11 +1,10 @@
 # Robustness of the selected model: corrupted copies of the test split, made once per corruption (all five
 # severities) and reused by every evaluation, then the selected model scored on them.
-ROBUSTNESS = config["robustness"]
 CORRUPTED = "results/robustness/corrupted/{corruption}.npz"
 
 
 wildcard_constraints:
-    corruption="|".join(re.escape(name) for name in ROBUSTNESS["corruptions"]),
+    corruption="|".join(re.escape(name) for name in config["corruptions"]),
 
 
 rule corrupt_test:
@@ -19,8 +18,8 @@ rule corrupt_test:
     benchmark:
         "benchmarks/corrupt_test/{corruption}.tsv"
     params:
-        images=ROBUSTNESS["images"],
-        seed=ROBUSTNESS["seed"],
+        images=config["robustness_images"],
+        seed=config["robustness_seed"],
     threads: 1
     conda:
         "../envs/train.yaml"
@@ -32,7 +31,7 @@ rule evaluate_robustness:
     input:
         model=rules.select_best.output.model,
         selection=rules.select_best.output.selection,
-        corrupted=expand(CORRUPTED, corruption=ROBUSTNESS["corruptions"]),
+        corrupted=expand(CORRUPTED, corruption=config["corruptions"]),
         test="results/data/test.npz",
         code=script_code("evaluate_robustness"),
     output:
@@ -43,7 +42,7 @@ rule evaluate_robustness:
     benchmark:
         "benchmarks/evaluate_robustness.tsv"
     params:
-        bins=config["calibration"]["bins"],
+        bins=config["calibration_bins"],
     threads: 2
     conda:
         "../envs/train.yaml"

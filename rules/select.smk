@@ -13,7 +13,7 @@ rule select_best:
     params:
         metric=config["selection_metric"],
         tta={name: tta(name) for name in VARIANTS},
-        temperature_scaling=config["calibration"]["temperature_scaling"],
+        temperature_scaling=config["temperature_scaling"],
     conda:
         "../envs/train.yaml"
     script:
@@ -38,7 +38,7 @@ rule evaluate_test:
         "benchmarks/evaluate_test.tsv"
     params:
         seed_test_accuracy=config["seed_test_accuracy"],
-        bins=config["calibration"]["bins"],
+        bins=config["calibration_bins"],
     threads: 2
     conda:
         "../envs/train.yaml"

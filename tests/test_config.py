@@ -45,10 +45,10 @@ def test_schema_names_exactly_the_corruptions():
     from cifarflow.corruptions import CORRUPTIONS
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
-    names = schema["properties"]["robustness"]["properties"]["corruptions"]["items"]["enum"]
-    assert names == list(CORRUPTIONS) == CONFIG["robustness"]["corruptions"]
+    names = schema["properties"]["corruptions"]["items"]["enum"]
+    assert names == list(CORRUPTIONS) == CONFIG["corruptions"]
     config = copy.deepcopy(CONFIG)
-    config["robustness"]["corruptions"] = ["frost"]
+    config["corruptions"] = ["frost"]
     with pytest.raises(WorkflowError, match="'frost' is not one of"):
         validate(config, SCHEMA)
 

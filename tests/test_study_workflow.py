@@ -73,7 +73,7 @@ def test_calibration_outputs(tiny_study):
 def test_robustness_outputs(tiny_study):
     from cifarflow.corruptions import corrupt_all_severities
 
-    corruptions = yaml.safe_load(TINY_CONFIG.read_text())["robustness"]["corruptions"]
+    corruptions = yaml.safe_load(TINY_CONFIG.read_text())["corruptions"]
     with np.load(tiny_study / "results/data/test.npz") as data:
         test_images = data["images"]
     for name in corruptions:
@@ -95,7 +95,7 @@ def test_robustness_outputs(tiny_study):
 def test_temperature_scaling_can_be_switched_off(tiny_study, cifar10_archive, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(tiny_study, project, symlinks=True)
-    config = edited_config(tmp_path, lambda c: c["calibration"].update(temperature_scaling=False))
+    config = edited_config(tmp_path, lambda c: c.update(temperature_scaling=False))
     jobs = dry_run(project, cifar10_archive, config)
     assert "select_best" in jobs and not any(job.startswith(("train", "validate", "calibrate", "corrupt_test")) for job in jobs)
     snakemake(project, "--cores", "2", *archive_config(cifar10_archive), "--", "results/export/metadata.json",
