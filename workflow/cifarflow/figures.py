@@ -387,25 +387,26 @@ def confused_pairs(pairs: pd.DataFrame, matrix: pd.DataFrame, examples: dict[tup
 FAMILY_STYLES = {"noise": "-", "blur": "--", "weather": ":", "digital": "-."}
 
 
+def _bin_values(record: dict, key: str) -> np.ndarray:
+    """One column of a ``calibration.reliability_record`` as floats (empty bins: NaN)."""
+    return np.array([np.nan if value is None else value for value in record[key]], dtype=float)
+
+
 def _reliability_panel(top, bottom, record: dict, scaled: dict | None, title: str, chosen: bool) -> None:
     """Accuracy per confidence bin against the diagonal (gaps shaded), the scaled probabilities as points, and the
     share of images per bin below."""
     edges = np.asarray(record["edges"])
     centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-    count = np.asarray(record["count"], dtype=float)
-    accuracy = np.array([np.nan if v is None else v for v in record["accuracy"]], dtype=float)
-    confidence = np.array([np.nan if v is None else v for v in record["confidence"]], dtype=float)
+    count, accuracy, confidence = (_bin_values(record, key) for key in ("count", "accuracy", "confidence"))
     filled = count > 0
     top.bar(centres[filled], accuracy[filled], width[filled], color=TRAIN, alpha=0.75, edgecolor="white", label="accuracy")
     top.bar(centres[filled], confidence[filled] - accuracy[filled], width[filled], bottom=accuracy[filled], color=WRONG,
             alpha=0.25, edgecolor=WRONG, lw=0.5, label="gap to confidence")
     top.plot([0, 1], [0, 1], color="black", ls="--", lw=0.8)
     if scaled is not None:
-        scaled_count = np.asarray(scaled["count"], dtype=float)
-        keep = scaled_count > 0
-        points = np.array([np.nan if v is None else v for v in scaled["accuracy"]], dtype=float)
-        scaled_confidence = np.array([np.nan if v is None else v for v in scaled["confidence"]], dtype=float)
-        top.plot(scaled_confidence[keep], points[keep], "o-", color=TEST, ms=3, lw=1, label="after temperature scaling")
+        keep = _bin_values(scaled, "count") > 0
+        top.plot(_bin_values(scaled, "confidence")[keep], _bin_values(scaled, "accuracy")[keep], "o-", color=TEST, ms=3,
+                 lw=1, label="after temperature scaling")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_title(title, fontsize=8, color=SELECTED if chosen else "black", fontweight="bold" if chosen else "normal")

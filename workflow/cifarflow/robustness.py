@@ -6,22 +6,23 @@ Functions take labels and probabilities (arrays), never paths or models: a calle
 import numpy as np
 import pandas as pd
 
-from .calibration import calibration_errors
+from .calibration import calibration_errors, calibration_metrics
 from .corruptions import CORRUPTIONS
 
 
 def score_corruption(name: str, severity: int, labels: np.ndarray, probs: np.ndarray, raw: np.ndarray,
                      bins: int = 15) -> dict:
     """One row of the robustness table: accuracy and ECE (of the scaled and of the raw probabilities)."""
+    metrics = calibration_metrics(labels, probs, bins)
     return {
         "corruption": name,
         "family": CORRUPTIONS[name][1] if name in CORRUPTIONS else "none",
         "severity": int(severity),
-        "accuracy": float(np.mean(probs.argmax(axis=1) == labels)),
-        "ece": calibration_errors(labels, probs, bins)[0],
+        "accuracy": metrics["accuracy"],
+        "ece": metrics["ece"],
         "ece_uncalibrated": calibration_errors(labels, raw, bins)[0],
-        "mean_confidence": float(probs.max(axis=1).mean()),
-        "images": int(len(labels)),
+        "mean_confidence": metrics["mean_confidence"],
+        "images": metrics["images"],
     }
 
 
