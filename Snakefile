@@ -1,5 +1,6 @@
-# cifarflow: the CIFAR CNN study as a workflow (download -> splits -> train each variant -> validate ->
-# select the best -> test-evaluate -> report). Run: snakemake --cores 4; then snakemake --report report.html
+# cifarflow: the CIFAR CNN study as a workflow (download -> splits -> train each variant -> validate -> calibrate ->
+# select the best -> test-evaluate -> robustness on corrupted test images -> report).
+# Run: snakemake --cores 4; then snakemake --report report.html
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -17,7 +18,9 @@ report: "workflow/report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/calibration.smk"
 include: "rules/select.smk"
+include: "rules/robustness.smk"
 include: "rules/export.smk"
 include: "rules/report.smk"
 
@@ -25,6 +28,7 @@ include: "rules/report.smk"
 rule all:
     input:
         rules.evaluate_test.output,
+        rules.evaluate_robustness.output,
         rules.export_model.output,
         rules.model_card.output,
         REPORT_TARGETS,

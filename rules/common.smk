@@ -23,8 +23,9 @@ TRAINING = "3. Training"
 ARCHITECTURES = "4. Architectures"
 SELECTION = "5. Selection"
 TEST = "6. Test"
-PIPELINE = "7. Pipeline"
-MODEL = "8. Model"
+BEYOND_ACCURACY = "7. Beyond accuracy"
+PIPELINE = "8. Pipeline"
+MODEL = "9. Model"
 
 
 wildcard_constraints:

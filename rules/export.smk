@@ -33,6 +33,8 @@ rule model_card:
         test_metrics=rules.evaluate_test.output.metrics,
         confusion=rules.evaluate_test.output.confusion,
         class_report=rules.evaluate_test.output.report,
+        robustness=rules.evaluate_robustness.output.summary,
+        robustness_table=rules.evaluate_robustness.output.table,
         train="results/data/train.npz",
         val="results/data/val.npz",
         test="results/data/test.npz",
@@ -66,6 +68,7 @@ rule model_card:
             "sha256": archive_checksum()[1],
         },
         confused_pairs=config["report"]["confused_pairs"],
+        weakest_corruptions=3,
     conda:
         "../envs/report.yaml"
     script:

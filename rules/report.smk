@@ -286,6 +286,90 @@ rule plot_confused_pairs:
         "../workflow/scripts/plot_confused_pairs.py"
 
 
+# --- beyond accuracy: calibration and robustness ------------------------------------------------
+
+
+rule plot_calibration:
+    input:
+        calibrations=expand("results/variants/{variant}/calibration.json", variant=VARIANTS),
+        selection="results/selection/selection.json",
+        code=script_code("plot_calibration"),
+    output:
+        figure=report(
+            f"{FIGURES}/calibration/reliability.png",
+            caption="../workflow/report/reliability.rst",
+            category=BEYOND_ACCURACY,
+            subcategory="Calibration",
+            labels={"figure": "Reliability diagrams of all variants"},
+        ),
+        table=report(
+            f"{FIGURES}/calibration/variants.html",
+            caption="../workflow/report/calibration_table.rst",
+            category=BEYOND_ACCURACY,
+            subcategory="Calibration",
+            labels={"figure": "Calibration table"},
+        ),
+        csv=f"{FIGURES}/calibration/variants.csv",
+    log:
+        "logs/plot_calibration.log",
+    params:
+        columns=4,  # reliability diagrams per row
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/plot_calibration.py"
+
+
+rule plot_test_calibration:
+    input:
+        metrics="results/test/metrics.json",
+        code=script_code("plot_test_calibration"),
+    output:
+        figure=report(
+            f"{FIGURES}/calibration/test_reliability.png",
+            caption="../workflow/report/test_reliability.rst",
+            category=BEYOND_ACCURACY,
+            subcategory="Calibration",
+            labels={"figure": "Test reliability before and after temperature scaling"},
+        ),
+    log:
+        "logs/plot_test_calibration.log",
+    params:
+        columns=2,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/plot_test_calibration.py"
+
+
+rule plot_robustness:
+    input:
+        table="results/robustness/accuracy.csv",
+        summary="results/robustness/summary.json",
+        code=script_code("plot_robustness"),
+    output:
+        heatmap=report(
+            f"{FIGURES}/robustness/heatmap.png",
+            caption="../workflow/report/corruption_heatmap.rst",
+            category=BEYOND_ACCURACY,
+            subcategory="Robustness",
+            labels={"figure": "Accuracy per corruption and severity"},
+        ),
+        curves=report(
+            f"{FIGURES}/robustness/severity_curves.png",
+            caption="../workflow/report/severity_curves.rst",
+            category=BEYOND_ACCURACY,
+            subcategory="Robustness",
+            labels={"figure": "Accuracy and ECE against severity"},
+        ),
+    log:
+        "logs/plot_robustness.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/plot_robustness.py"
+
+
 # --- pipeline -----------------------------------------------------------------------------------
 
 
@@ -326,6 +410,9 @@ rule analysis_notebook:
         test_metrics="results/test/metrics.json",
         classification_report="results/test/classification_report.csv",
         confusion_matrix="results/test/confusion_matrix.csv",
+        calibration_table=rules.plot_calibration.output.csv,
+        robustness_table="results/robustness/accuracy.csv",
+        robustness_summary="results/robustness/summary.json",
         code=script_code("run_notebook"),
     output:
         notebook="results/notebook/analysis.ipynb",
@@ -377,7 +464,10 @@ BENCHMARKS = [
     str(rules.normalize.benchmark),
     *expand(str(rules.train.benchmark), variant=VARIANTS),
     *expand(str(rules.validate.benchmark), variant=VARIANTS),
+    *expand(str(rules.calibrate.benchmark), variant=VARIANTS),
     str(rules.evaluate_test.benchmark),
+    *expand(str(rules.corrupt_test.benchmark), corruption=config["corruptions"]),
+    str(rules.evaluate_robustness.benchmark),
     *expand(str(rules.layer_table.benchmark), variant=VARIANTS),
     str(rules.rule_graph.benchmark),
     str(rules.analysis_notebook.benchmark),
@@ -417,6 +507,9 @@ REPORT_TARGETS = [
     rules.plot_class_metrics.output.figure,
     rules.plot_test_samples.output.figure,
     rules.plot_confused_pairs.output,
+    rules.plot_calibration.output,
+    rules.plot_test_calibration.output.figure,
+    rules.plot_robustness.output,
     rules.rule_graph.output,
     rules.analysis_notebook.output.notebook,
     rules.notebook_html.output.html,

@@ -2,6 +2,7 @@ rule select_best:
     input:
         metrics=expand("results/variants/{variant}/validation.json", variant=VARIANTS),
         models=expand("results/variants/{variant}/model.keras", variant=VARIANTS),
+        calibrations=expand("results/variants/{variant}/calibration.json", variant=VARIANTS),
         code=script_code("select_best"),
     output:
         table="results/selection/variants.csv",
@@ -12,6 +13,7 @@ rule select_best:
     params:
         metric=config["selection_metric"],
         tta={name: tta(name) for name in VARIANTS},
+        temperature_scaling=config["temperature_scaling"],
     conda:
         "../envs/train.yaml"
     script:
@@ -37,6 +39,7 @@ rule evaluate_test:
     params:
         seed_test_accuracy=config["seed_test_accuracy"],
         keras_backend=config["keras_backend"],
+        bins=config["calibration_bins"],
     threads: 2
     conda:
         "../envs/train.yaml"

@@ -37,6 +37,7 @@ rule validate:
         code=script_code("validate"),
     output:
         metrics="results/variants/{variant}/validation.json",
+        predictions="results/variants/{variant}/val_predictions.npz",  # labels + probabilities, read by calibrate
     log:
         "logs/validate/{variant}.log",
     benchmark:

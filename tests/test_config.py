@@ -41,6 +41,18 @@ def test_schema_names_exactly_the_architectures_options():
     assert set(variant["arch_options"]["properties"]) == options - set_by_the_study
 
 
+def test_schema_names_exactly_the_corruptions():
+    from cifarflow.corruptions import CORRUPTIONS
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    names = schema["properties"]["corruptions"]["items"]["enum"]
+    assert names == list(CORRUPTIONS) == CONFIG["corruptions"]
+    config = copy.deepcopy(CONFIG)
+    config["corruptions"] = ["frost"]
+    with pytest.raises(WorkflowError, match="'frost' is not one of"):
+        validate(config, SCHEMA)
+
+
 def test_warmup_given_twice_is_refused():
     config = copy.deepcopy(CONFIG)
     config["variants"]["fast94"]["train"] |= {"warmup_epochs": 4, "warmup_fraction": 0.2}

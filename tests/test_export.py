@@ -35,6 +35,26 @@ def test_export_files(tiny_study):
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
     assert metadata["classes"] == classes and metadata["parameters"] > 0
     assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
+    fitted = json.loads((tiny_study / f"results/variants/{selection['variant']}/calibration.json").read_text())["temperature"]
+    assert metadata["temperature"] == selection["temperature"] == fitted  # configs/tiny.yaml: temperature scaling on
+    assert metadata["temperature_in_model"] and "temperature-scaled" in metadata["output"]["meaning"]
+
+
+def test_stored_test_predictions_are_temperature_scaled(tiny_study):
+    """The probabilities the exported model must reproduce are the trained model's, scaled by the temperature."""
+    import keras
+
+    from cifarflow.calibration import scale_probabilities
+
+    table = pd.read_csv(tiny_study / "results/test/predictions.csv").sort_values("index")
+    selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
+    model = keras.models.load_model(tiny_study / "results/selection/best_model.keras", compile=False)
+    images, _ = load_test_split(tiny_study)
+    raw = predict_probabilities(model, images, selection["tta"])
+    assert_float32_close(table["uncalibrated_confidence"], raw.max(axis=1), ulps=NETWORK_ULPS)
+    scaled = scale_probabilities(raw, selection["temperature"])
+    assert_float32_close(table.filter(like="p_").to_numpy(), scaled, ulps=NETWORK_ULPS / min(1.0, selection["temperature"]))
+    assert np.abs(scaled - raw).max() > 1e-3  # the temperature changes them
 
 
 def test_exported_keras_model_gives_the_pipeline_predictions(tiny_study):
@@ -61,20 +81,28 @@ def test_exported_saved_model_gives_the_pipeline_predictions(tiny_study):
     assert_float32_close(probs, expected, ulps=NETWORK_ULPS)
 
 
-@pytest.mark.parametrize("tta", [None, {"flip": True, "translate": 0}, {"flip": False, "translate": 1},
-                                 {"flip": True, "translate": 2}])
-def test_test_time_augmentation_is_built_into_the_exported_model(tmp_path, tta):
+@pytest.mark.parametrize("tta, temperature", [(None, None), ({"flip": True, "translate": 0}, None),
+                                              ({"flip": False, "translate": 1}, None), ({"flip": True, "translate": 2}, None),
+                                              (None, 0.4), ({"flip": True, "translate": 1}, 2.5)])
+def test_test_time_augmentation_and_temperature_are_built_into_the_exported_model(tmp_path, tta, temperature):
     import keras
 
+    from cifarflow.calibration import scale_probabilities
     from cifarflow.models import build_model
 
     settings = {"arch": "lenet2", "weight_decay": 0.0, "dropout": False, "name": "untrained"}
     model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0])
     images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "model.keras"
-    exportable_model(model, tta).save(path)
+    exportable_model(model, tta, temperature).save(path)
     reloaded = keras.models.load_model(path)  # no custom objects
-    assert_float32_close(reloaded.predict(images, verbose=0), predict_probabilities(model, images, tta), ulps=NETWORK_ULPS)
+    expected = predict_probabilities(model, images, tta)
+    if temperature:
+        scaled = scale_probabilities(expected, temperature)
+        assert np.abs(scaled - expected).max() > 1e-3  # the temperature changes these probabilities
+        expected = scaled
+    # float32 round-off of the model, amplified by at most 1 / temperature in the scaling
+    assert_float32_close(reloaded.predict(images, verbose=0), expected, ulps=NETWORK_ULPS / min(1.0, temperature or 1.0))
 
 
 def test_translate_and_flip_views_average_like_numpy():
@@ -102,8 +130,15 @@ def test_model_card(tiny_study):
     selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
     metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
     for heading in ("## Data and split", "## Architecture", "## Training", "## Validation and test results",
-                    "### Confusion-prone classes", "## Known limits", "## Software"):
+                    "### Confusion-prone classes", "## Calibration", "## Robustness to corruptions", "## Known limits",
+                    "## Software"):
         assert heading in card
+    calibration = metrics["calibration"]
+    assert f"T = **{selection['temperature']:.4f}**" in card and "15 equal-width bins" in card
+    assert f"| expected calibration error (ECE) | {calibration['uncalibrated']['ece']:.4f} | " in card
+    robustness = json.loads((tiny_study / "results/robustness/summary.json").read_text())
+    assert f"**{robustness['mean_corruption_accuracy']:.2%}**" in card
+    assert "weakest under " + ", ".join(f"**{name}**" for name in robustness["weakest"][:1]) in card
     assert f"`{selection['variant']}`" in card
     assert f"{metrics['accuracy']:.4f}" in card and f"{selection['val_accuracy']:.4f}" in card
     assert "32×32" in card and "10 CIFAR-10 classes" in card

@@ -30,12 +30,17 @@ FIGURES = [
     "results/figures/test/class_metrics.png",
     "results/figures/test/samples.png",
     "results/figures/test/confused_pairs.png",
+    "results/figures/calibration/reliability.png",
+    "results/figures/calibration/test_reliability.png",
+    "results/figures/robustness/heatmap.png",
+    "results/figures/robustness/severity_curves.png",
     "results/figures/pipeline/rulegraph.png",
     "results/figures/pipeline/benchmarks.png",
 ]
 HTML_RESULTS = [
     *[f"results/figures/architectures/{v}.html" for v in VARIANTS],
     "results/figures/selection/variants.html",
+    "results/figures/calibration/variants.html",
     "results/figures/summary/analysis.html",
 ]
 
@@ -53,8 +58,13 @@ EXPECTED_REPORT = {
                           ("Regularization sweep",): "image"}},
     "6. Test": {"": {("Confusion matrix",): "image", ("Per-class precision, recall and F1",): "image",
                      ("Sample predictions",): "image", ("Most-confused class pairs",): "image"}},
-    "7. Pipeline": {"": {("Rule graph",): "image", ("Run time and memory per job",): "image"}},
-    "8. Model": {"": {("Model card",): "html", ("Model card (Markdown)",): "html"}},
+    "7. Beyond accuracy": {
+        "Calibration": {("Reliability diagrams of all variants",): "image", ("Calibration table",): "html",
+                        ("Test reliability before and after temperature scaling",): "image"},
+        "Robustness": {("Accuracy per corruption and severity",): "image", ("Accuracy and ECE against severity",): "image"},
+    },
+    "8. Pipeline": {"": {("Rule graph",): "image", ("Run time and memory per job",): "image"}},
+    "9. Model": {"": {("Model card",): "html", ("Model card (Markdown)",): "html"}},
 }
 
 PROBE = Path(__file__).with_name("report_probe.js")
@@ -109,6 +119,10 @@ def test_executed_notebook_tells_the_study(tiny_study):
     assert "78.38 %" in story and "percentage points" in story
     page = (tiny_study / "results/figures/summary/analysis.html").read_text()
     assert f"<strong>{selected}</strong> won" in page
+    robustness = json.loads((tiny_study / "results/robustness/summary.json").read_text())
+    assert "**Calibration** (validation split, ECE over 15 equal-width confidence bins)" in story
+    assert "**Robustness** (4 corruptions x 5 severities of 50 test images)" in story
+    assert f"weakest under **{robustness['weakest'][0]}**" in story
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +278,9 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     import pandas as pd
 
     from cifarflow import figures
+    from cifarflow.calibration import calibrate
     from cifarflow.evaluation import most_confused_pairs, test_report
+    from cifarflow.robustness import score_corruption
     from cifarflow.tables import sweep_table
 
     rng = np.random.default_rng(0)
@@ -280,6 +296,12 @@ def test_figures_draw_from_synthetic_results(tmp_path):
                           "parameters": [1000, 2000], "training_seconds": [60.0, 90.0]})
     settings = {"a": {"arch": "lenet2", "weight_decay": 0.0, "dropout": False},
                 "b": {"arch": "lenet2", "weight_decay": 1e-3, "dropout": False}}
+    calibrated = calibrate(labels, probs, bins=10)
+    reliability_panels = [{"title": "a", "record": calibrated["reliability"]["uncalibrated"],
+                           "scaled": calibrated["reliability"]["calibrated"], "chosen": True},
+                          {"title": "b", "record": calibrated["reliability"]["calibrated"]}]
+    corrupted = pd.DataFrame([score_corruption(name, severity, labels, probs, probs)
+                              for name in ("fog", "contrast") for severity in range(1, 6)])
 
     drawn = {
         "counts": lambda p: figures.class_counts({"train": labels, "test": labels[:30]}, classes, p),
@@ -295,6 +317,9 @@ def test_figures_draw_from_synthetic_results(tmp_path):
                                                   result["confusion_matrix"], {("cat", "dog"): [images[0]]}, p),
         "no_pairs": lambda p: figures.confused_pairs(most_confused_pairs(result["confusion_matrix"], 3).head(0),
                                                      result["confusion_matrix"], {}, p),
+        "reliability": lambda p: figures.reliability_diagrams(reliability_panels, p, "reliability"),
+        "heatmap": lambda p: figures.corruption_heatmap(corrupted, 0.9, p),
+        "severity_curves": lambda p: figures.severity_curves(corrupted, {"accuracy": 0.9, "ece": 0.05}, p),
         "rule_graph": lambda p: figures.rule_graph(RULE_GRAPH, p),
         "benchmarks": lambda p: figures.benchmarks(pd.DataFrame({"rule": ["train", "train", "unpack"],
                                                                  "job": ["a", "b", ""], "seconds": [10.0, 12.0, 1.0],

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -41,6 +42,77 @@ def test_study_outputs(tiny_study):
     history = pd.read_csv(tiny_study / "results/variants/small/history.csv")
     assert list(history["epoch"]) == [1, 2]
     assert not (tiny_study / "checkpoints/small").exists()  # removed once the model is saved
+
+
+def ece_from_predictions(table: pd.DataFrame, confidence: str, bins: int = 15) -> float:
+    """The expected calibration error as anyone would compute it from predictions.csv: equal-width bins of the
+    confidence, (k/bins, (k+1)/bins], the gap between accuracy and mean confidence weighted by the bin's share."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        members = table[(table[confidence] > low) & (table[confidence] <= high)]
+        if len(members):
+            total += len(members) / len(table) * abs(members["correct"].mean() - members[confidence].mean())
+    return total
+
+
+def test_calibration_outputs(tiny_study):
+    selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
+    for variant in ("small", "small_augmented"):
+        with np.load(tiny_study / f"results/variants/{variant}/val_predictions.npz") as stored:
+            labels, probs = stored["labels"], stored["probabilities"]
+        validation = json.loads((tiny_study / f"results/variants/{variant}/validation.json").read_text())
+        assert probs.shape == (len(labels), 10) and len(labels) == 50
+        assert np.mean(probs.argmax(axis=1) == labels) == validation["val_accuracy"]  # the very predictions scored
+        calibration = json.loads((tiny_study / f"results/variants/{variant}/calibration.json").read_text())
+        assert calibration["bins"] == 15 and 0.05 <= calibration["temperature"] <= 20
+        assert calibration["calibrated"]["nll"] <= calibration["uncalibrated"]["nll"] + 1e-9  # fitted to lower it
+        if variant == selection["variant"]:
+            assert selection["temperature"] == calibration["temperature"]
+    metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
+    predictions = pd.read_csv(tiny_study / "results/test/predictions.csv")
+    # the ECE anyone computes from predictions.csv is the pipeline's (the file holds 6 significant digits)
+    for column, key in (("confidence", "calibrated"), ("uncalibrated_confidence", "uncalibrated")):
+        assert ece_from_predictions(predictions, column) == pytest.approx(metrics["calibration"][key]["ece"], abs=1e-5)
+    assert metrics["log_loss"] == pytest.approx(metrics["calibration"]["calibrated"]["nll"], rel=1e-6)
+
+
+def test_robustness_outputs(tiny_study):
+    from cifarflow.corruptions import corrupt_all_severities
+
+    corruptions = yaml.safe_load(TINY_CONFIG.read_text())["corruptions"]
+    with np.load(tiny_study / "results/data/test.npz") as data:
+        test_images = data["images"]
+    for name in corruptions:
+        with np.load(tiny_study / f"results/robustness/corrupted/{name}.npz") as stored:
+            images, indices = stored["images"], stored["indices"]
+        assert images.shape == (5, 50, 32, 32, 3) and images.dtype == np.uint8 and list(indices) == list(range(50))
+        assert (images == corrupt_all_severities(test_images, name, seed=0)).all()  # made the same way again
+    table = pd.read_csv(tiny_study / "results/robustness/accuracy.csv")
+    assert list(table["corruption"].unique()) == corruptions and sorted(table["severity"].unique()) == [1, 2, 3, 4, 5]
+    assert table["accuracy"].between(0, 1).all() and table["ece"].between(0, 1).all() and (table["images"] == 50).all()
+    summary = json.loads((tiny_study / "results/robustness/summary.json").read_text())
+    metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
+    assert summary["clean_accuracy"] == pytest.approx(metrics["accuracy"])  # all 50 test images, uncorrupted
+    assert summary["mean_corruption_accuracy"] == pytest.approx(table["accuracy"].mean())
+    assert summary["relative_accuracy"] == pytest.approx(table["accuracy"].mean() / metrics["accuracy"])
+    assert summary["weakest"][0] == table.groupby("corruption")["accuracy"].mean().idxmin()
+
+
+def test_temperature_scaling_can_be_switched_off(tiny_study, cifar10_archive, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(tiny_study, project, symlinks=True)
+    config = edited_config(tmp_path, lambda c: c.update(temperature_scaling=False))
+    jobs = dry_run(project, cifar10_archive, config)
+    assert "select_best" in jobs and not any(job.startswith(("train", "validate", "calibrate", "corrupt_test")) for job in jobs)
+    snakemake(project, "--cores", "2", *archive_config(cifar10_archive), "--", "results/export/metadata.json",
+              "results/test/predictions.csv", config=config)
+    metadata = json.loads((project / "results/export/metadata.json").read_text())
+    assert metadata["temperature"] == 1.0 and not metadata["temperature_in_model"]
+    predictions = pd.read_csv(project / "results/test/predictions.csv")
+    assert (predictions["confidence"] == predictions["uncalibrated_confidence"]).all()
+    scaled = pd.read_csv(tiny_study / "results/test/predictions.csv")
+    assert_float32_close(predictions["confidence"], scaled["uncalibrated_confidence"], ulps=NETWORK_ULPS)
 
 
 def test_finished_run_has_nothing_to_do(own_tiny_study, cifar10_archive):

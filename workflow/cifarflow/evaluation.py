@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
+from .calibration import scale_probabilities, uses_temperature
 from .tta import tta_views
 
 
@@ -12,6 +13,13 @@ def predict_probabilities(model, images: np.ndarray, tta: dict | None = None, ba
     probs = sum(weight * model.predict(view, batch_size=batch_size, verbose=0).astype(np.float64)
                 for weight, view in tta_views(images, tta))
     return probs / probs.sum(axis=1, keepdims=True)
+
+
+def calibrated_probabilities(model, images: np.ndarray, tta: dict | None = None, temperature: float | None = None,
+                             batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities as the model gives them, and scaled by ``temperature``): what the exported model outputs."""
+    probs = predict_probabilities(model, images, tta, batch_size)
+    return probs, scale_probabilities(probs, temperature) if uses_temperature(temperature) else probs
 
 
 def accuracy_and_log_loss(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:

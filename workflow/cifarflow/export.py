@@ -2,11 +2,11 @@
 
 The exported model takes raw RGB uint8 images of 32x32 (N x 32 x 32 x 3, values 0-255) and returns class
 probabilities. Everything a user needs is inside it: the training split's mean and variance (the model's own
-``Normalization`` layer) and, when the selected variant is evaluated with test-time augmentation, the
-weighted mean over its views (mirror image and/or shifted views: built-in ``flip``, ``pad`` and slicing ops).
-So plain
+``Normalization`` layer), when the selected variant is evaluated with test-time augmentation, the
+weighted mean over its views (mirror image and/or shifted views: built-in ``flip``, ``pad`` and slicing ops), and,
+with temperature scaling, softmax(log p / T) with the temperature fitted on the validation split. So plain
 ``keras.models.load_model(path)`` (no custom objects, no ``safe_mode=False``) or ``tf.saved_model.load(path).serve``
-gives the pipeline's test predictions (``evaluation.predict_probabilities``) exactly.
+gives the pipeline's test predictions (``evaluation.calibrated_probabilities``) to float32 round-off.
 """
 
 import os
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import predict_probabilities
+from .calibration import PROBABILITY_FLOOR, uses_temperature
+from .evaluation import calibrated_probabilities
 from .tta import tta_views, uses_tta
 from .errors import StageError
 
@@ -25,20 +26,24 @@ OUTPUT_NAME = "probabilities"
 TOLERANCE = 1e-5
 
 
-def with_tta(model, tta: dict):
-    """A model that averages ``model``'s probabilities over the test-time augmentation views of ``tta``."""
+def with_tta_and_temperature(model, tta: dict | None, temperature: float | None):
+    """A model that averages ``model``'s probabilities over the test-time augmentation views of ``tta`` and then
+    divides their logarithms by ``temperature`` (``calibration.scale_probabilities``), with built-in ops only."""
     import keras
-    from keras import layers
+    from keras import layers, ops
 
     images = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name=INPUT_NAME)
     weighted = [weight * model(view) for weight, view in tta_views(images, tta)]
-    probabilities = layers.Identity(name=OUTPUT_NAME)(sum(weighted[1:], weighted[0]))
-    return keras.Model(images, probabilities, name=f"{model.name}_tta")
+    probabilities = sum(weighted[1:], weighted[0])
+    if uses_temperature(temperature):
+        probabilities = ops.softmax(ops.log(ops.maximum(probabilities, PROBABILITY_FLOOR)) / temperature, axis=-1)
+    return keras.Model(images, layers.Identity(name=OUTPUT_NAME)(probabilities), name=f"{model.name}_exported")
 
 
-def exportable_model(model, tta: dict | None):
-    """The model to hand out: the trained model itself, or wrapped so that it does its test-time averaging itself."""
-    return with_tta(model, tta) if uses_tta(tta) else model
+def exportable_model(model, tta: dict | None, temperature: float | None = None):
+    """The model to hand out: the trained model itself, or wrapped so that it does its test-time averaging and
+    temperature scaling itself."""
+    return with_tta_and_temperature(model, tta, temperature) if uses_tta(tta) or uses_temperature(temperature) else model
 
 
 def layer_table(model) -> list[dict]:
@@ -59,7 +64,7 @@ def layer_table(model) -> list[dict]:
 
 
 def export_model(model_path: Path, tta: dict | None, keras_path: Path, saved_model_dir: Path,
-                 check_images: np.ndarray) -> dict:
+                 check_images: np.ndarray, temperature: float | None = None) -> dict:
     """Write the Keras file and the SavedModel, reload both and check them against the pipeline's predictions.
 
     Returns what the export's metadata records: the checks' largest differences and the model's layers.
@@ -68,7 +73,7 @@ def export_model(model_path: Path, tta: dict | None, keras_path: Path, saved_mod
     import tensorflow as tf
 
     trained = keras.models.load_model(model_path, compile=False)  # no optimizer state: it is not needed to predict
-    model = exportable_model(trained, tta)
+    model = exportable_model(trained, tta, temperature)
     keras_path, saved_model_dir = Path(keras_path), Path(saved_model_dir)
     keras_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(keras_path)
@@ -77,7 +82,7 @@ def export_model(model_path: Path, tta: dict | None, keras_path: Path, saved_mod
     model.export(os.fspath(saved_model_dir), format="tf_saved_model", verbose=False)
     print(model_summary(model))
 
-    expected = predict_probabilities(trained, check_images, tta)
+    _, expected = calibrated_probabilities(trained, check_images, tta, temperature)
     reloaded = keras.models.load_model(keras_path)  # what a user does: the default safe mode, no custom objects
     served = tf.saved_model.load(os.fspath(saved_model_dir))
     differences = {
@@ -121,11 +126,14 @@ def export_metadata(selection: dict, classes: list[str], stats: dict, exported: 
             "name": OUTPUT_NAME,
             "shape": [None, len(classes)],
             "dtype": "float32",
-            "meaning": "class probabilities (softmax), in the order of classes.json",
+            "meaning": "class probabilities (softmax), in the order of classes.json"
+                       + (", temperature-scaled" if uses_temperature(selection.get("temperature")) else ""),
             "saved_model_signature": "serve / serving_default: image (uint8) -> output_0 (float32)",
         },
         "tta": selection["tta"],
         "tta_in_model": uses_tta(selection["tta"]),
+        "temperature": selection.get("temperature", 1.0),
+        "temperature_in_model": uses_temperature(selection.get("temperature")),
         "classes": classes,
         "files": {"keras": "model.keras", "saved_model": "saved_model/", "classes": "classes.json"},
         "software": software,

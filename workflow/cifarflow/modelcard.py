@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .calibration import uses_temperature
 from .evaluation import most_confused_pairs
 from .tta import uses_tta
 
@@ -89,7 +90,9 @@ def _shape(shape) -> str:
 
 def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, splits: dict, stats: dict,
                classes: list[str], selection: dict, variants: pd.DataFrame, training: dict, export: dict,
-               test_metrics: dict, confusion: pd.DataFrame, class_report: pd.DataFrame, confused_pairs: int = 10) -> str:
+               test_metrics: dict, confusion: pd.DataFrame, class_report: pd.DataFrame, confused_pairs: int = 10,
+               robustness: dict | None = None, robustness_table: pd.DataFrame | None = None,
+               weakest_corruptions: int = 3) -> str:
     """The model card as Markdown."""
     variant = selection["variant"]
     settings = training["settings"]
@@ -102,6 +105,8 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     low, high = interval95(accuracy, n_test)
     tta = selection.get("tta") or {}
     augmented = describe_tta(tta)
+    temperature = selection.get("temperature", 1.0)
+    scaled = uses_temperature(temperature)
     out = []
     add = out.append
 
@@ -114,7 +119,8 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     add("Input: RGB images of **32×32 pixels** as `uint8` (0-255), shape `(N, 32, 32, 3)`, with no preprocessing; "
         "the model normalizes them itself with the training split's per-channel mean and standard deviation"
         + (f", and averages its probabilities over {augmented} (test-time augmentation)" if augmented else "")
-        + f". Output: `(N, {n_classes})` class probabilities in the order of `classes.json`.\n")
+        + f". Output: `(N, {n_classes})` class probabilities in the order of `classes.json`"
+        + (f", temperature-scaled (T = {temperature:.4f}, see Calibration)" if scaled else "") + ".\n")
     add("```python\nimport json, keras\n"
         "model = keras.models.load_model(\"model.keras\")   # plain Keras: no custom objects\n"
         "classes = json.load(open(\"classes.json\"))\n"
@@ -202,6 +208,10 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         add("No test image was misclassified.")
     add("")
 
+    add(calibration_section(test_metrics.get("calibration"), selection))
+    if robustness is not None and robustness_table is not None:
+        add(robustness_section(robustness, robustness_table, weakest_corruptions))
+
     add("## Known limits\n")
     limits = [
         "Inputs are **32×32 pixels**. Larger pictures must be shrunk to that size, which loses most detail; "
@@ -219,6 +229,10 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         limits.append("It was trained on an archive that is not the official download; see the checksum above.")
     if n_test < 10000 and dataset in ("cifar10", "cifar100"):
         limits.append(f"The test figure comes from {n_test:,} images only (the official test split has 10,000).")
+    if robustness is not None:
+        limits.append(f"Degraded pictures (noise, blur, fog, low contrast, compression) lower its accuracy: "
+                      f"{robustness['mean_corruption_accuracy']:.1%} on average over the corruptions below, against "
+                      f"{robustness['clean_accuracy']:.1%} on the same images uncorrupted.")
     views = (2 if tta.get("flip") else 1) * (3 if tta.get("translate") else 1)
     if views > 1:
         limits.append(f"Test-time augmentation runs the network {views} times per image.")
@@ -236,6 +250,55 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         add("\nExported with " + ", ".join(changed) + ".")
     add("")
     return "\n".join(out)
+
+
+def calibration_section(calibration: dict | None, selection: dict) -> str:
+    """How honest the probabilities are on the test split, before and after temperature scaling."""
+    if not calibration:
+        return ""
+    before, after = calibration["uncalibrated"], calibration["calibrated"]
+    temperature, bins = calibration["temperature"], calibration["bins"]
+    lines = ["## Calibration\n"]
+    if uses_temperature(temperature):
+        kind = "over-confident: the scaling softens them" if temperature > 1 else "under-confident: the scaling sharpens them"
+        relation = ">" if temperature > 1 else "<"
+        lines.append(f"The model's probabilities are **temperature-scaled**: softmax(log p / T) with T = **{temperature:.4f}**, "
+                     f"fitted on the validation split (one scalar minimizing the log-loss). T {relation} 1 "
+                     f"means the trained network's probabilities were {kind}. The predicted class never changes.\n")
+    else:
+        lines.append("Temperature scaling is off: the probabilities are the trained network's own.\n")
+    lines.append(f"On the test split ({before['images']:,} images; ECE and MCE over {bins} equal-width bins of the top-class "
+                 f"probability, (k/{bins}, (k+1)/{bins}], weighted by their share of images):\n")
+    rows = [["accuracy", f"{before['accuracy']:.4f}", f"{after['accuracy']:.4f}"],
+            ["mean top-class probability", f"{before['mean_confidence']:.4f}", f"{after['mean_confidence']:.4f}"],
+            ["expected calibration error (ECE)", f"{before['ece']:.4f}", f"{after['ece']:.4f}"],
+            ["maximum calibration error (MCE)", f"{before['mce']:.4f}", f"{after['mce']:.4f}"],
+            ["Brier score", f"{before['brier']:.4f}", f"{after['brier']:.4f}"],
+            ["negative log-likelihood", f"{before['nll']:.4f}", f"{after['nll']:.4f}"]]
+    header = ["", "as trained", f"with T = {temperature:.4f}" if uses_temperature(temperature) else "(no scaling)"]
+    lines.append(table(header, rows, "lrr"))
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def robustness_section(summary: dict, results: pd.DataFrame, weakest: int = 3) -> str:
+    """Accuracy on corrupted test images (CIFAR-10-C definitions): the mean, the weakest corruptions, a table."""
+    per_corruption = results.groupby("corruption", sort=False).agg(family=("family", "first"), accuracy=("accuracy", "mean"),
+                                                                    worst=("accuracy", "min"), ece=("ece", "mean"))
+    ranked = per_corruption.sort_values("accuracy")
+    names = ", ".join(f"**{name}** ({ranked.loc[name, 'accuracy']:.1%})" for name in summary["weakest"][:weakest])
+    weakest_text = f"The model is weakest under {names}." if names else "No corruption lowered its accuracy on these images."
+    lines = ["## Robustness to corruptions\n",
+             f"Corrupted copies of the first {summary['images']:,} test images, {len(per_corruption)} corruptions from the "
+             "CIFAR-10-C benchmark (Hendrycks & Dietterich 2019; its published definitions and five severities, made "
+             f"inside the pipeline), scored with the probabilities above. Mean corruption accuracy "
+             f"**{summary['mean_corruption_accuracy']:.2%}** against {summary['clean_accuracy']:.2%} clean on the same "
+             f"images ({summary['relative_accuracy']:.1%} of it). {weakest_text}\n",
+             table(["corruption", "family", "mean accuracy (severities 1-5)", "lowest accuracy", "mean ECE"],
+                   [[name, row["family"], f"{row['accuracy']:.4f}", f"{row['worst']:.4f}", f"{row['ece']:.4f}"]
+                    for name, row in ranked.iterrows()], "llrrr"),
+             ""]
+    return "\n".join(lines) + "\n"
 
 
 STYLE = """

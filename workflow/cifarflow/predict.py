@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import scale_probabilities, uses_temperature
 from .tta import tta_views
 
 IMAGE_SIZE = 32
@@ -127,12 +128,14 @@ def load_images(files: list[Path], fit: str = "crop") -> tuple[list[Path], np.nd
 
 @dataclass
 class Classifier:
-    """A loaded model with its class names; ``tta`` when the model needs its test-time averaging done outside."""
+    """A loaded model with its class names; ``tta`` and ``temperature`` when the model needs its test-time averaging
+    and temperature scaling done outside."""
 
     path: Path
     classes: list[str]
     predict_fn: object = field(repr=False)
     tta: dict | None = None
+    temperature: float | None = None
 
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         if not len(images):
@@ -142,7 +145,8 @@ class Classifier:
             batch = images[start:start + batch_size]
             chunks.append(sum(weight * np.asarray(self.predict_fn(view), dtype=np.float64)
                               for weight, view in tta_views(batch, self.tta)))
-        return np.concatenate(chunks).astype(np.float64)
+        probs = np.concatenate(chunks).astype(np.float64)
+        return scale_probabilities(probs, self.temperature) if uses_temperature(self.temperature) else probs
 
 
 def default_model(run_dir: Path) -> Path:
@@ -163,13 +167,14 @@ def find_classes(model_path: Path, run_dir: Path) -> Path | None:
     return None
 
 
-def outside_tta(model_path: Path) -> dict | None:
+def outside_processing(model_path: Path) -> tuple[dict | None, float | None]:
     """A selection's best_model.keras is the bare trained model: its selection.json says which test-time averaging
-    to apply. An exported model does the averaging itself."""
+    and temperature to apply, as (tta, temperature). An exported model does both itself."""
     selection = model_path.parent / "selection.json"
     if model_path.is_file() and selection.is_file():
-        return json.loads(selection.read_text()).get("tta")
-    return None
+        chosen = json.loads(selection.read_text())
+        return chosen.get("tta"), chosen.get("temperature")
+    return None, None
 
 
 @contextlib.contextmanager
@@ -212,7 +217,7 @@ def load_classifier(model: str | None = None, run_dir: str = ".", classes: str |
             raise PredictError(f"{class_file} does not list the model's {outputs} class names")
     else:
         names = [f"class_{i}" for i in range(outputs)]
-    return Classifier(model_path, [str(n) for n in names], predict_fn, outside_tta(model_path))
+    return Classifier(model_path, [str(n) for n in names], predict_fn, *outside_processing(model_path))
 
 
 def _load_keras(path: Path):

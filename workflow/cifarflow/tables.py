@@ -172,6 +172,44 @@ def variants_html(table: pd.DataFrame, selected: str) -> str:
     return html_page("Variants on the validation split", note + table)
 
 
+# --- calibration --------------------------------------------------------------------------------
+
+def calibration_table(calibrations: list[dict]) -> pd.DataFrame:
+    """One row per variant (``calibration.calibrate`` results on the validation split): before and after scaling."""
+    rows = []
+    for result in calibrations:
+        before, after = result["uncalibrated"], result["calibrated"]
+        rows.append({
+            "variant": result["variant"], "accuracy": before["accuracy"], "mean_confidence": before["mean_confidence"],
+            "ece": before["ece"], "mce": before["mce"], "brier": before["brier"], "nll": before["nll"],
+            "temperature": result["temperature"], "ece_scaled": after["ece"], "nll_scaled": after["nll"],
+            "bins": result["bins"], "images": before["images"],
+        })
+    return pd.DataFrame(rows).sort_values("ece").reset_index(drop=True)
+
+
+def calibration_html(table: pd.DataFrame, selected: str) -> str:
+    """The calibration table as an HTML page, best calibrated first, the selected variant highlighted."""
+    columns = {
+        "variant": "variant", "accuracy": "val accuracy", "mean_confidence": "mean confidence", "ece": "ECE", "mce": "MCE",
+        "brier": "Brier", "nll": "NLL", "temperature": "temperature T", "ece_scaled": "ECE after T",
+        "nll_scaled": "NLL after T",
+    }
+    shown = table[list(columns)].copy()
+    for column in columns:
+        if column != "variant":
+            shown[column] = shown[column].map("{:.4f}".format)
+    bins, images = int(table["bins"].iloc[0]), int(table["images"].iloc[0])
+    note = (f"<p>Validation split ({images:,} images, with each variant's test-time augmentation). ECE: expected "
+            f"calibration error over {bins} equal-width bins of the top-class probability, (k/{bins}, (k+1)/{bins}], "
+            f"weighted by their share of images; MCE: the largest gap of a non-empty bin; Brier: mean squared distance "
+            f"to the one-hot label; NLL: log-loss. T: the temperature fitted on this split (T &gt; 1: over-confident, "
+            f"T &lt; 1: under-confident); the numbers after T are in-sample. Selected: <b>{html.escape(selected)}</b>.</p>")
+    highlight = [i for i, name in enumerate(table["variant"]) if name == selected]
+    return html_page("Calibration of every variant", note + table_html(shown.rename(columns=columns),
+                                                                       right=list(columns.values())[1:], highlight=highlight))
+
+
 # --- pipeline -----------------------------------------------------------------------------------
 
 def _median(data: pd.DataFrame, column: str) -> float:

@@ -7,16 +7,32 @@ with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)
     import keras
 
-    from cifarflow.evaluation import predict_probabilities, test_report
+    from cifarflow.calibration import calibration_metrics, reliability_record
+    from cifarflow.evaluation import calibrated_probabilities, test_report
 
-    out = snakemake.output
+    out, bins = snakemake.output, snakemake.params.bins
     selection = load_json(snakemake.input.selection)
     images, labels = load_split(snakemake.input.test)
     model = keras.models.load_model(snakemake.input.model, compile=False)
-    result = test_report(labels, predict_probabilities(model, images, selection["tta"]), load_json(snakemake.input.classes))
-    metrics = result["metrics"] | {"variant": selection["variant"], "seed_test_accuracy": snakemake.params.seed_test_accuracy}
+    raw, probs = calibrated_probabilities(model, images, selection["tta"], selection["temperature"])
+    result = test_report(labels, probs, load_json(snakemake.input.classes))
+    calibration = {
+        "temperature": selection["temperature"],
+        "bins": bins,
+        "uncalibrated": calibration_metrics(labels, raw, bins),
+        "calibrated": calibration_metrics(labels, probs, bins),
+        "reliability": {"uncalibrated": reliability_record(labels, raw, bins),
+                        "calibrated": reliability_record(labels, probs, bins)},
+    }
+    metrics = result["metrics"] | {"variant": selection["variant"], "seed_test_accuracy": snakemake.params.seed_test_accuracy,
+                                   "calibration": calibration}
     save_json(out.metrics, metrics)
     result["confusion_matrix"].to_csv(out.confusion)
     result["classification_report"].to_csv(out.report)
-    result["predictions"].to_csv(out.predictions, index=False, float_format="%.6g")
-    print(f"{selection['variant']} on the test split: accuracy {metrics['accuracy']:.4f}, log-loss {metrics['log_loss']:.4f}")
+    predictions = result["predictions"]
+    predictions.insert(predictions.columns.get_loc("confidence") + 1, "uncalibrated_confidence", raw.max(axis=1))
+    predictions.to_csv(out.predictions, index=False, float_format="%.6g")
+    before, after = calibration["uncalibrated"], calibration["calibrated"]
+    print(f"{selection['variant']} on the test split: accuracy {metrics['accuracy']:.4f}, log-loss {metrics['log_loss']:.4f}; "
+          f"temperature {selection['temperature']:.4f}: ECE {before['ece']:.4f} -> {after['ece']:.4f} ({bins} bins), "
+          f"mean confidence {before['mean_confidence']:.4f} -> {after['mean_confidence']:.4f}")

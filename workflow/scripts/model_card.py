@@ -28,6 +28,9 @@ with logged(snakemake.log[0]):
         confusion=pd.read_csv(inp.confusion, index_col=0),
         class_report=pd.read_csv(inp.class_report, index_col=0),
         confused_pairs=p.confused_pairs,
+        robustness=load_json(inp.robustness),
+        robustness_table=pd.read_csv(inp.robustness_table),
+        weakest_corruptions=p.weakest_corruptions,
     )
     Path(snakemake.output.markdown).write_text(card)
     Path(snakemake.output.html).write_text(to_html(card, f"Model card: {selection['variant']}"))

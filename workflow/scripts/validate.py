@@ -3,7 +3,7 @@ import pandas as pd
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json, load_split, save_json
+from cifarflow.splits import load_json, load_split, save_json, save_npz
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)
@@ -14,6 +14,8 @@ with logged(snakemake.log[0]):
     images, labels = load_split(snakemake.input.val)
     model = keras.models.load_model(snakemake.input.model, compile=False)
     probs = predict_probabilities(model, images, snakemake.params.tta)
+    # Stored once: calibration and temperature scaling read these instead of predicting again.
+    save_npz(snakemake.output.predictions, labels=labels, probabilities=probs)
     metrics = validation_metrics(snakemake.wildcards.variant, labels, probs,
                                  pd.read_csv(snakemake.input.history), load_json(snakemake.input.summary))
     save_json(snakemake.output.metrics, metrics)

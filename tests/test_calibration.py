@@ -1,0 +1,110 @@
+"""Calibration metrics and temperature scaling on synthetic predictions whose calibration is known by construction."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss
+
+from cifarflow.calibration import (PROBABILITY_FLOOR, brier_score, calibrate, calibration_errors, calibration_metrics,
+                                   fit_temperature, negative_log_likelihood, reliability_bins, scale_probabilities)
+
+CLASSES = 10
+
+
+def softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def sample_labels(rng, probs):
+    """One label per row, drawn from that row's probabilities: the probabilities are then calibrated."""
+    cumulative = probs.cumsum(axis=1)
+    return np.minimum((rng.random((len(probs), 1)) > cumulative).sum(axis=1), probs.shape[1] - 1)
+
+
+def synthetic(n=50_000, spread=2.0, seed=0):
+    """Logits, true probabilities and labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=spread, size=(n, CLASSES))
+    probs = softmax(logits)
+    return logits, probs, sample_labels(rng, probs)
+
+
+def binomial_noise(labels, probs, bins=15):
+    """The ECE a calibrated model shows from sampling alone: about sum_b w_b * sqrt(acc_b (1 - acc_b) / n_b)."""
+    table = reliability_bins(labels, probs, bins)
+    filled = table["count"] > 0
+    confidence, count = table["confidence"][filled], table["count"][filled]
+    return float((count / count.sum() * np.sqrt(confidence * (1 - confidence) / count)).sum())
+
+
+def test_ece_is_near_zero_for_calibrated_predictions():
+    _, probs, labels = synthetic()
+    ece, mce = calibration_errors(labels, probs, bins=15)
+    noise = binomial_noise(labels, probs)
+    assert ece < 3 * noise, (ece, noise)  # sampling noise only (about 0.003 with 50,000 images)
+    assert ece < 0.01 and mce < 0.1
+
+
+def test_ece_is_large_for_over_confident_predictions():
+    logits, probs, labels = synthetic()
+    over_confident = softmax(3 * logits)  # the same ranking, far sharper than the labels' true probabilities
+    ece, _ = calibration_errors(labels, over_confident, bins=15)
+    metrics = calibration_metrics(labels, over_confident)
+    assert ece > 0.15 and metrics["mean_confidence"] - metrics["accuracy"] > 0.15
+    assert metrics["nll"] > negative_log_likelihood(labels, probs)
+    assert metrics["brier"] > brier_score(labels, probs)
+
+
+@pytest.mark.parametrize("temperature", [0.6, 1.0, 2.5])
+def test_temperature_scaling_recovers_a_known_temperature(temperature):
+    logits, _, labels = synthetic(n=20_000, seed=1)
+    observed = softmax(logits * temperature)  # a model this much too sharp (> 1) or too soft (< 1)
+    fitted = fit_temperature(labels, observed)
+    assert fitted == pytest.approx(temperature, rel=0.02)
+    repaired = scale_probabilities(observed, fitted)
+    assert calibration_errors(labels, repaired)[0] < 3 * binomial_noise(labels, repaired)
+
+
+def test_calibrate_reports_before_and_after():
+    logits, _, labels = synthetic(n=20_000, seed=2)
+    result = calibrate(labels, softmax(logits * 2.0), bins=15)  # over-confident: the fitted temperature is about 2
+    assert result["temperature"] == pytest.approx(2.0, rel=0.02) and result["bins"] == 15
+    before, after = result["uncalibrated"], result["calibrated"]
+    assert after["ece"] < before["ece"] / 3 and after["nll"] < before["nll"]
+    assert after["accuracy"] == before["accuracy"] and before["images"] == 20_000
+    reliability = result["reliability"]["uncalibrated"]
+    assert len(reliability["edges"]) == 16 and sum(reliability["count"]) == 20_000
+
+
+def test_scaling_keeps_the_predicted_class_and_sums_to_one():
+    logits, probs, _ = synthetic(n=1000, seed=3)
+    for temperature in (0.3, 1.0, 4.0):
+        scaled = scale_probabilities(probs, temperature)
+        np.testing.assert_allclose(scaled.sum(axis=1), 1.0, rtol=1e-12)
+        assert (scaled.argmax(axis=1) == probs.argmax(axis=1)).all()
+    np.testing.assert_allclose(scale_probabilities(probs, 1.0), probs, rtol=1e-12)
+    np.testing.assert_allclose(scale_probabilities(probs, 2.0), softmax(logits / 2.0), rtol=1e-9)
+    hard = np.eye(CLASSES)[:3]  # probabilities of exactly 0 and 1: no NaN
+    assert np.isfinite(scale_probabilities(hard, 3.0)).all()
+
+
+def test_bins_edges_and_errors_by_hand():
+    # 15 bins: (0, 1/15], (1/15, 2/15], ...; a confidence on an edge belongs to the lower bin
+    probs = np.array([[1.0, 0.0], [0.6, 0.4], [0.6, 0.4], [0.9, 0.1]])
+    labels = np.array([0, 0, 1, 1])
+    table = reliability_bins(labels, probs, bins=15)
+    assert table["count"][14] == 1 and table["count"][8] == 2 and table["count"][13] == 1
+    assert reliability_bins([0], np.array([[0.5, 0.5]]), bins=15)["count"][7] == 1  # 7/15 < 0.5 <= 8/15
+    ece, mce = calibration_errors(labels, probs, bins=15)
+    # bins: {1.0: right} gap 0; {0.6, 0.6: one right} gap 0.1; {0.9: wrong} gap 0.9
+    assert ece == pytest.approx((0 + 2 * 0.1 + 0.9) / 4, abs=1e-12) and mce == pytest.approx(0.9, abs=1e-12)
+
+
+def test_brier_and_nll_by_definition():
+    labels = np.arange(CLASSES)
+    assert brier_score(labels, np.eye(CLASSES)) == 0.0
+    uniform = np.full((CLASSES, CLASSES), 1 / CLASSES)
+    assert brier_score(labels, uniform) == pytest.approx(1 - 1 / CLASSES, abs=1e-12)
+    _, probs, labels = synthetic(n=2000, seed=4)
+    assert negative_log_likelihood(labels, probs) == pytest.approx(log_loss(labels, probs, labels=range(CLASSES)), rel=1e-9)
+    assert negative_log_likelihood([0], np.array([[0.0, 1.0]])) == pytest.approx(-np.log(PROBABILITY_FLOOR))

@@ -1,0 +1,101 @@
+"""Every corruption: deterministic for a seed, uint8 in and out, damage growing with severity; and a few checks
+of the definitions against their published formulas."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from cifarflow.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel, psnr,
+                                   zoom_blur)
+
+RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog"}
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Smooth random pictures (blurred noise) with values inside 20-235, so no corruption starts clipped."""
+    rng = np.random.default_rng(0)
+    fields = ndimage.gaussian_filter(rng.normal(size=(48, 32, 32, 3)), sigma=(0, 2.5, 2.5, 0))
+    low, high = fields.min(axis=(1, 2, 3), keepdims=True), fields.max(axis=(1, 2, 3), keepdims=True)
+    return np.uint8(20 + 215 * (fields - low) / (high - low))
+
+
+def test_at_least_ten_corruptions_from_all_four_families():
+    families = {family for _, family in CORRUPTIONS.values()}
+    assert len(CORRUPTIONS) >= 10 and families == {"noise", "blur", "weather", "digital"}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_corruption_is_deterministic_and_keeps_dtype_and_shape(images, name):
+    first = corrupt(images, name, 3, seed=7)
+    assert first.dtype == np.uint8 and first.shape == images.shape
+    assert (corrupt(images, name, 3, seed=7) == first).all()
+    assert not (first == images).all()
+    other_seed = corrupt(images, name, 3, seed=8)
+    assert (other_seed != first).any() == (name in RANDOM)
+    # one severity alone equals the same severity made among all of them
+    assert (corrupt_all_severities(images[:4], name, seed=7)[2] == corrupt(images[:4], name, 3, seed=7)).all()
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_damage_grows_with_severity(images, name):
+    quality = [psnr(images, damaged) for damaged in corrupt_all_severities(images, name, seed=0)]
+    assert all(a > b for a, b in zip(quality, quality[1:])), f"{name}: PSNR by severity {np.round(quality, 2)}"
+
+
+def test_unknown_names_severities_and_inputs_are_refused(images):
+    with pytest.raises(ValueError, match="unknown corruption 'frost'"):
+        corrupt(images, "frost", 1)
+    with pytest.raises(ValueError, match="severity must be one of"):
+        corrupt(images, "contrast", 6)
+    with pytest.raises(ValueError, match="expected uint8"):
+        corrupt(images.astype(np.float32), "contrast", 1)
+
+
+def test_gaussian_noise_has_the_published_standard_deviations():
+    gray = np.full((64, 32, 32, 3), 128, np.uint8)  # mid-gray: the noise is never clipped at these scales
+    for severity, scale in zip(SEVERITIES, [0.04, 0.06, 0.08, 0.09, 0.10]):
+        noise = corrupt(gray, "gaussian_noise", severity).astype(np.float64) - 128
+        # truncation to uint8 subtracts 0.5 on average and adds 1/12 to the variance; 196,608 draws: 1 % accuracy
+        assert np.sqrt(noise.var() - 1 / 12) == pytest.approx(scale * 255, rel=0.01)
+
+
+def test_contrast_and_brightness_follow_their_formulas(images):
+    x = images / 255.0
+    means = x.mean(axis=(1, 2), keepdims=True)
+    expected = np.uint8(np.clip((x - means) * 0.15 + means, 0, 1) * 255)
+    assert (corrupt(images, "contrast", 5) == expected).all()
+    brighter = corrupt(images, "brightness", 1).astype(np.float64)
+    value = images.max(axis=-1).astype(np.float64)
+    np.testing.assert_allclose(brighter.max(axis=-1), np.minimum(value + 0.05 * 255, 255), atol=1.0)  # V + 0.05
+    # hue and saturation kept: every channel scaled by the same factor as the value (truncation: within 1)
+    factor = np.minimum(value + 0.05 * 255, 255) / value
+    np.testing.assert_allclose(brighter, images * factor[..., None], atol=1.0)
+
+
+def test_defocus_kernel_is_a_normalized_disk():
+    for radius, blur in [(0.3, 0.4), (1, 0.2), (1.5, 0.1)]:
+        kernel = disk_kernel(radius, blur)
+        assert kernel.sum() == pytest.approx(1.0, abs=1e-12)
+        np.testing.assert_allclose(kernel, kernel.T, atol=1e-15)
+        assert kernel.shape[0] % 2 == 1 and kernel[kernel.shape[0] // 2, kernel.shape[0] // 2] == kernel.max()
+
+
+def test_zoom_blur_equals_per_image_scipy_zoom(images):
+    """The batched bilinear zoom against the benchmark's per-image scipy.ndimage.zoom (float32 round-off)."""
+    x = images[:3] / 255.0
+
+    def clipped_zoom(image, factor):
+        crop = int(np.ceil(32 / factor))
+        top = (32 - crop) // 2
+        zoomed = ndimage.zoom(image[top:top + crop, top:top + crop], (factor, factor, 1), order=1)
+        trim = (zoomed.shape[0] - 32) // 2
+        return zoomed[trim:trim + 32, trim:trim + 32]
+
+    for severity, top in zip(SEVERITIES, [1.06, 1.11, 1.16, 1.21, 1.26]):
+        expected = []
+        for image in x.astype(np.float32):
+            factors = np.arange(1, top, 0.01)
+            expected.append((image + sum(clipped_zoom(image, f) for f in factors)) / (len(factors) + 1))
+        # 27 float32 additions of values <= 1: a few units of float32 epsilon
+        np.testing.assert_allclose(zoom_blur(x, severity, None), np.stack(expected), atol=32 * np.finfo(np.float32).eps)

@@ -1,0 +1,20 @@
+import numpy as np
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import save_json
+
+with logged(snakemake.log[0]):
+    from cifarflow.calibration import TEMPERATURE_RANGE, calibrate
+
+    with np.load(snakemake.input.predictions) as stored:
+        labels, probs = stored["labels"], stored["probabilities"]
+    result = calibrate(labels, probs, snakemake.params.bins)
+    save_json(snakemake.output.calibration, {"variant": snakemake.wildcards.variant, **result})
+    before, after = result["uncalibrated"], result["calibrated"]
+    print(f"{snakemake.wildcards.variant}: temperature {result['temperature']:.4f}; validation ECE "
+          f"{before['ece']:.4f} -> {after['ece']:.4f}, NLL {before['nll']:.4f} -> {after['nll']:.4f} "
+          f"({result['bins']} equal-width bins, {before['images']:,} images)")
+    if result["temperature_at_bound"]:
+        print(f"WARNING: the temperature is at an end of its search range {TEMPERATURE_RANGE}: the validation "
+              "predictions give it no finite optimum (e.g. all of them right); the scaling is of little meaning")

@@ -1,0 +1,45 @@
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json, load_split, save_json
+
+with logged(snakemake.log[0]):
+    import keras
+
+    from cifarflow.evaluation import calibrated_probabilities
+    from cifarflow.robustness import robustness_summary, score_corruption
+
+    bins = snakemake.params.bins
+    selection = load_json(snakemake.input.selection)
+    model = keras.models.load_model(snakemake.input.model, compile=False)
+
+    def score(name, severity, images, labels):
+        raw, probs = calibrated_probabilities(model, images, selection["tta"], selection["temperature"])
+        return score_corruption(name, severity, labels, probs, raw, bins)
+
+    rows, predicted, started = [], 0, time.perf_counter()
+    for path in snakemake.input.corrupted:
+        with np.load(path) as stored:
+            corrupted, labels, severities, indices = stored["images"], stored["labels"], stored["severities"], stored["indices"]
+        for severity, images in zip(severities, corrupted):
+            rows.append(score(Path(path).stem, severity, images, labels))
+            predicted += len(images)
+            print(f"{rows[-1]['corruption']} severity {severity}: accuracy {rows[-1]['accuracy']:.4f}, ECE {rows[-1]['ece']:.4f}")
+    seconds = time.perf_counter() - started
+    test_images, test_labels = load_split(snakemake.input.test)
+    clean = score("clean", 0, test_images[indices], test_labels[indices])  # the same images, uncorrupted
+    table = pd.DataFrame(rows)
+    table.to_csv(snakemake.output.table, index=False)
+    summary = robustness_summary(table, clean) | {
+        "variant": selection["variant"], "temperature": selection["temperature"], "bins": bins,
+        "seconds": seconds, "seconds_per_10000_images": seconds / predicted * 1e4}
+    save_json(snakemake.output.summary, summary)
+    print(f"{selection['variant']}: clean accuracy {clean['accuracy']:.4f} on {len(indices):,} test images, mean corruption "
+          f"accuracy {summary['mean_corruption_accuracy']:.4f} ({summary['relative_accuracy']:.1%} of clean); weakest: "
+          f"{', '.join(summary['weakest'])}; {predicted:,} corrupted images in {seconds:.1f} s "
+          f"({summary['seconds_per_10000_images']:.1f} s per 10,000)")

@@ -1,0 +1,13 @@
+import pandas as pd
+
+import stage  # noqa: F401
+from cifarflow.runlog import logged
+from cifarflow.splits import load_json
+
+with logged(snakemake.log[0]):
+    from cifarflow.figures import corruption_heatmap, severity_curves
+
+    table = pd.read_csv(snakemake.input.table)
+    summary = load_json(snakemake.input.summary)
+    corruption_heatmap(table, summary["clean_accuracy"], snakemake.output.heatmap)
+    severity_curves(table, {"accuracy": summary["clean_accuracy"], "ece": summary["clean_ece"]}, snakemake.output.curves)
