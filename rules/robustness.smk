@@ -43,6 +43,7 @@ rule evaluate_robustness:
         "benchmarks/evaluate_robustness.tsv"
     params:
         bins=config["calibration_bins"],
+        keras_backend=config["keras_backend"],
     threads: 2
     conda:
         "../envs/train.yaml"

@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 
 import stage  # noqa: F401
+from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
 from cifarflow.splits import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
+    use_backend(snakemake.params.keras_backend)
     import keras
 
     from cifarflow.evaluation import calibrated_probabilities
