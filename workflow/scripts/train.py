@@ -5,6 +5,7 @@ from cifarflow.runlog import logged
 from cifarflow.splits import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
+    from cifarflow.live import LiveView
     from cifarflow.training import train_variant
 
     out = snakemake.output
@@ -16,6 +17,7 @@ with logged(snakemake.log[0]):
         stats=load_json(snakemake.input.stats),
         checkpoint_dir=snakemake.params.checkpoint_dir,
         threads=snakemake.threads,
+        live=LiveView(snakemake.params.events_dir, snakemake.params.live_figure, snakemake.params.settings),
     )
     model.save(out.model)
     pd.DataFrame(history).to_csv(out.history, index=False)
