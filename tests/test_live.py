@@ -259,3 +259,14 @@ def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_e
     assert_png(figure)
     assert cli.main(status) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["slow", "done", "12/12"]
+
+
+def test_status_imports_no_tensorflow(tmp_path):
+    """On a login node, beside a running study: quick, without TensorFlow or Keras."""
+    write_training(tmp_path, "running", rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=time.time())
+    code = (f"import sys\nfrom cifarflow import cli\nassert cli.main(['status', '--dir', {str(tmp_path)!r}]) == 0\n"
+            "heavy = {'tensorflow', 'keras', 'matplotlib'} & set(sys.modules)\nassert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split()[:3] == ["running", "training", "3/10"]
