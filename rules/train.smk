@@ -17,6 +17,9 @@ rule train:
         settings=lambda wildcards: VARIANTS[wildcards.variant],
         checkpoint_dir=lambda wildcards: f"checkpoints/{wildcards.variant}",
         keras_backend=config["keras_backend"],
+        # watched while it trains, not outputs: TensorBoard events and the learning curves, after every epoch
+        events_dir=lambda wildcards: f"logs/tensorboard/{wildcards.variant}",
+        live_figure=lambda wildcards: f"logs/train/{wildcards.variant}.png",
     threads: config["train_threads"]
     resources:
         mem_mb=config["train_mem_mb"],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from cifarflow.codeinputs import package_modules
+from cifarflow.codeinputs import affects_results, package_modules
 from conftest import REPO, TINY_CONFIG, archive_config, dag_jobs, dry_run_of_repo, planned_jobs, snakemake
 
 SCRIPTS = REPO / "workflow" / "scripts"
@@ -27,8 +27,10 @@ def rule_scripts() -> dict[str, str]:
 
 def reached_by_bytecode(script: Path) -> set[str]:
     """The package modules a script reaches, found by Python's own modulefinder (imports in the compiled code,
-    followed through the package) — an implementation independent of the one the rules use."""
-    finder = modulefinder.ModuleFinder(path=[str(SCRIPTS), str(REPO / "workflow")])
+    followed through the package) — an implementation independent of the one the rules use. Modules that only
+    watch a job (``AFFECTS_RESULTS = False``) are not followed."""
+    watchers = [f"cifarflow.{path.stem}" for path in PACKAGE.glob("*.py") if not affects_results(path)]
+    finder = modulefinder.ModuleFinder(path=[str(SCRIPTS), str(REPO / "workflow")], excludes=watchers)
     finder.run_script(str(script))
     return {name.split(".", 1)[1] for name in finder.modules if name.startswith("cifarflow.")}
 

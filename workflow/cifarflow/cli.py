@@ -1,4 +1,5 @@
-"""The ``cifarflow`` command. ``cifarflow predict PATH...`` classifies image files with a run's selected model.
+"""The ``cifarflow`` command. ``cifarflow predict PATH...`` classifies image files with a run's selected model;
+``cifarflow status`` shows how far each training of a (running) study has got.
 
 Only the standard library is imported before the arguments are parsed, so ``--help`` and usage errors are instant;
 numpy, Pillow and TensorFlow are imported when there is work to do.
@@ -29,6 +30,15 @@ Exit status: 0 all images classified; 1 some inputs could not be read (named on 
 classified); 2 the command could not run.
 """
 
+STATUS_HELP = """\
+Show each training of a study: its state, epoch, last validation accuracy, seconds per epoch and time left.
+It reads the study's files only (results/variants/*/training.json, checkpoints/*/, logs/train/*.log), so it can
+run while snakemake runs, locally or on SLURM from the shared working folder. States: done, training, stalled (no
+new epoch for over 10 minutes or 3 epochs' time: the job stopped without a word, e.g. killed), failed (its log
+ends with an error), waiting (not started). Variants come from DIR/config.yaml and --configfile, merged as snakemake
+does, plus any that have files in DIR.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cifarflow", description="cifarflow: the CIFAR CNN study workflow's command line.")
@@ -49,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="how a non-square image becomes square: centre crop (default) or stretch")
     predict.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per model call (default: 256)")
     predict.add_argument("-q", "--quiet", action="store_true", help="print no per-image lines (errors still go to stderr)")
+
+    status = commands.add_parser("status", help="each training's epoch, ETA and validation accuracy in a study's folder",
+                                 description=STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--dir", default=".", metavar="DIR", help="the study's folder (default: the current folder)")
+    status.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
+                        help="the config files given to snakemake (they name the variants not started yet)")
+    status.add_argument("--replace-workflow-config", action="store_true",
+                        help="as given to snakemake: the config files replace DIR/config.yaml")
     return parser
 
 
@@ -94,10 +112,30 @@ def predict_command(args) -> int:
     return 0
 
 
+def status_command(args) -> int:
+    from pathlib import Path
+
+    from . import status
+
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        print(f"cifarflow status: {directory} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        epochs = status.configured_epochs(directory, args.configfile, args.replace_workflow_config)
+    except (OSError, ValueError, KeyError, TypeError) as problem:
+        print(f"cifarflow status: cannot read the study's config: {problem}", file=sys.stderr)
+        return 2
+    print(status.format_table(status.study_status(directory, epochs)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "predict":
         return predict_command(args)
+    if args.command == "status":
+        return status_command(args)
     return 2
 
 

@@ -1,5 +1,8 @@
 """The package modules a script runs, found from its imports (directly or through other modules), so that a rule
-can list them as inputs and an edit to any of them reruns the rule."""
+can list them as inputs and an edit to any of them reruns the rule.
+
+A module that sets ``AFFECTS_RESULTS = False`` at its top level (it only shows a job's progress, e.g. ``live``) is
+left out, and so are the modules only it imports."""
 
 import ast
 from pathlib import Path
@@ -34,6 +37,14 @@ def _imported_modules(source: Path, package_dir: Path) -> set[str]:
     return found
 
 
+def affects_results(module: Path) -> bool:
+    for node in ast.parse(module.read_text(), filename=str(module)).body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "AFFECTS_RESULTS" for t in node.targets)
+                and isinstance(node.value, ast.Constant) and node.value.value is False):
+            return False
+    return True
+
+
 def package_modules(script: Path, package_dir: Path) -> list[Path]:
     """Every module of the package that ``script`` reaches through its imports, sorted; the package's
     ``__init__.py`` too, as Python runs it before any of its modules."""
@@ -42,8 +53,9 @@ def package_modules(script: Path, package_dir: Path) -> list[Path]:
     todo = [script]
     while todo:
         for name in _imported_modules(todo.pop(), package_dir) - seen:
-            seen.add(name)
-            todo.append(package_dir / f"{name}.py")
+            if affects_results(package_dir / f"{name}.py"):
+                seen.add(name)
+                todo.append(package_dir / f"{name}.py")
     if seen and (package_dir / "__init__.py").exists():
         seen.add("__init__")
     return sorted(package_dir / f"{name}.py" for name in seen)

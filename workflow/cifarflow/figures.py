@@ -113,9 +113,11 @@ def sample_images(images: np.ndarray, labels: np.ndarray, class_names: list[str]
 
 # --- training -----------------------------------------------------------------------------------
 
-def learning_curves(history: pd.DataFrame, variant: str, path, reference: float | None = None) -> None:
+def learning_curves(history: pd.DataFrame, variant: str, path, reference: float | None = None,
+                    total_epochs: int | None = None) -> None:
     """Loss and accuracy per epoch, training vs validation, with the best validation epoch marked and, as a dashed
-    line, a reference accuracy (the seed study's test accuracy)."""
+    line, a reference accuracy (the seed study's test accuracy). ``total_epochs``: a training still running, drawn
+    on the axis of all its epochs."""
     epochs = history["epoch"]
     best = history.loc[history["val_accuracy"].idxmax()]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -129,9 +131,13 @@ def learning_curves(history: pd.DataFrame, variant: str, path, reference: float 
         ax.set_title(title)
         ax.legend(frameon=False, fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if total_epochs:
+            ax.set_xlim(0.5, total_epochs + 0.5)
     last = history.iloc[-1]
+    of_total = f" of {total_epochs}" if total_epochs else ""
     fig.suptitle(f"{variant}: validation accuracy {last['val_accuracy']:.3f}, log-loss {last['val_loss']:.3f} "
-                 f"after {int(last['epoch'])} epochs (training: {last['accuracy']:.3f}, {last['loss']:.3f})", fontsize=10)
+                 f"after {int(last['epoch'])}{of_total} epochs (training: {last['accuracy']:.3f}, {last['loss']:.3f})",
+                 fontsize=10)
     fig.tight_layout()
     save(fig, path)
 

@@ -218,8 +218,10 @@ def train_variant(
     stats: dict,
     checkpoint_dir: Path,
     threads: int = 1,
+    live=None,
 ):
-    """Train (or resume) one variant; returns (model, history rows, summary dict)."""
+    """Train (or resume) one variant; returns (model, history rows, summary dict). ``live`` (a ``live.LiveView``)
+    shows each epoch once its checkpoint is saved."""
     import keras
 
     from .inputs_common import full_batches
@@ -254,6 +256,7 @@ def train_variant(
     model.summary(print_fn=lambda line, **_: print(line))
     print(f"training {settings.get('name', '')} on {device} with {threads} thread(s): {len(y_train)} images, "
           f"{epochs} epochs of {steps} full batches of {images_per_epoch // steps}", flush=True)
+    watchers = live.follow(history, first_epoch, epochs) if live else []
     started = time.monotonic()
     if first_epoch < epochs:
         model.fit(
@@ -262,7 +265,7 @@ def train_variant(
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
             validation_data=validation,
-            callbacks=[_epoch_callback(checkpoint, history, images_per_epoch, epochs)],
+            callbacks=[_epoch_callback(checkpoint, history, images_per_epoch, epochs), *watchers],
             shuffle=False,  # the stream is already shuffled, per epoch and seeded
             verbose=2,
         )

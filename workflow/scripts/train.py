@@ -8,6 +8,7 @@ from cifarflow.splits import load_json, load_split, save_json
 with logged(snakemake.log[0]):
     # GPU placement comes from the config, not params: moving a training to another GPU does not retrain it.
     threads = prepare_training(snakemake.params.keras_backend, snakemake.threads, snakemake.config["gpu"])
+    from cifarflow.live import LiveView
     from cifarflow.training import train_variant
 
     out = snakemake.output
@@ -19,6 +20,7 @@ with logged(snakemake.log[0]):
         stats=load_json(snakemake.input.stats),
         checkpoint_dir=snakemake.params.checkpoint_dir,
         threads=threads,
+        live=LiveView(snakemake.params.events_dir, snakemake.params.live_figure, snakemake.params.settings),
     )
     model.save(out.model)
     pd.DataFrame(history).to_csv(out.history, index=False)

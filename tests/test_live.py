@@ -1,0 +1,279 @@
+"""Watching a training: TensorBoard events (read back with TensorBoard's own reader), the live learning-curve PNG,
+a resume after a kill, and `cifarflow status` on a running or killed study."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from archives import class_images
+from conftest import REPO, SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, snakemake
+from cifarflow import cli
+from cifarflow.codeinputs import package_modules
+from cifarflow.live import HPARAMS_TAG, SCALARS, SETTINGS_TAG, LiveView
+from cifarflow.splits import channel_stats, save_json
+from cifarflow.status import checkpoint_state_file, study_status
+from cifarflow.training import train_variant
+
+tensorboard = pytest.importorskip("tensorboard", reason="the tests read the events with TensorBoard's reader")
+from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator  # noqa: E402
+from tensorboard.plugins.hparams import metadata as hparams_metadata  # noqa: E402
+from tensorboard.util import tensor_util  # noqa: E402
+
+FLOAT32 = float(np.finfo(np.float32).eps)  # events hold float32 copies of the history's float64 values
+LABELS = np.arange(60) % 3
+IMAGES = class_images(LABELS, np.random.default_rng(0))
+SETTINGS = {
+    "name": "unit", "arch": "lenet2", "weight_decay": 1e-4, "dropout": True,
+    "dropout_rates": {"conv": 0.25, "dense": 0.4}, "augment": {"shift": 0.1, "flip": True, "fill": "nearest"},
+    "deterministic": True, "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 3, "seed": 0},
+}
+
+
+def read_run(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag of one TensorBoard run: [(step, value), ...] in the order TensorBoard's reader gives them."""
+    events = EventAccumulator(str(folder), size_guidance={TENSORS: 0}).Reload()
+    return {tag: [(event.step, float(tensor_util.make_ndarray(event.tensor_proto))) for event in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]}
+
+
+def assert_events_match(events_dir: Path, history: list[dict]) -> None:
+    """One value per epoch and tag, in every run, equal to the history's."""
+    for run, tags in SCALARS.items():
+        scalars = read_run(events_dir / run)
+        assert set(scalars) == set(tags), run
+        for tag, column in tags.items():
+            assert [step for step, _ in scalars[tag]] == [row["epoch"] for row in history], (run, tag)
+            assert [value for _, value in scalars[tag]] == pytest.approx([row[column] for row in history], rel=FLOAT32)
+
+
+def assert_png(path: Path) -> bytes:
+    data = path.read_bytes()
+    with Image.open(path) as image:
+        image.load()  # decodes every pixel: a truncated file fails here
+        assert image.format == "PNG" and image.width > 500 and image.height > 200
+    return data
+
+
+class CheckedView(LiveView):
+    """A LiveView that, after each epoch's update, checks the PNG is a new, complete image."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.pictures = []
+
+    def epoch_end(self, history):
+        super().epoch_end(history)
+        self.pictures.append(assert_png(self.figure_path))
+
+
+def test_training_writes_one_event_per_epoch_and_a_png_after_every_epoch(tmp_path):
+    view = CheckedView(tmp_path / "tensorboard/unit", tmp_path / "logs/unit.png", SETTINGS)
+    reads, training = [], True
+
+    def read_while_training():  # a user refreshing the picture: every read must be a complete PNG
+        while training:
+            if view.figure_path.exists():
+                try:
+                    reads.append(assert_png(view.figure_path))
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.01)
+
+    reader = threading.Thread(target=read_while_training)
+    reader.start()
+    try:
+        _, history, _, _ = train_variant(SETTINGS, (IMAGES, LABELS), (IMAGES[:30], LABELS[:30]), 3, channel_stats(IMAGES),
+                                         tmp_path / "ckpt", threads=1, live=view)
+    finally:
+        training = False
+        reader.join()
+    assert len(view.pictures) == 3 and len(set(view.pictures)) == 3  # redrawn after each epoch
+    assert reads and set(reads) <= set(view.pictures)
+    assert_events_match(tmp_path / "tensorboard/unit", history)
+    assert [row["learning_rate"] for row in history] == pytest.approx([1e-3] * 3, rel=FLOAT32)
+
+    root = EventAccumulator(str(tmp_path / "tensorboard/unit"), size_guidance={TENSORS: 0}).Reload()
+    [settings] = root.Tensors(SETTINGS_TAG)
+    assert settings.step == 0 and '"lr": 0.001' in tensor_util.make_ndarray(settings.tensor_proto).item().decode()
+    [_] = root.Tensors(HPARAMS_TAG)
+    info = hparams_metadata.parse_session_start_info_plugin_data(root.SummaryMetadata(HPARAMS_TAG).plugin_data.content)
+    assert info.hparams["train.lr"].number_value == pytest.approx(1e-3, rel=FLOAT32)
+    assert info.hparams["augment.flip"].bool_value is True and info.group_name == "unit"
+
+
+def rows(epochs, offset=0.0):
+    return [{"epoch": k, "loss": 2.0 - k / 10 + offset, "accuracy": k / 10, "val_loss": 2.1 - k / 10, "val_accuracy": k / 11,
+             "learning_rate": 1e-3, "images_per_second": 100.0 + k, "seconds": 10.0} for k in range(1, epochs + 1)]
+
+
+def write_epochs(folder: Path, history: list[dict], until: int, epochs: int = 6) -> LiveView:
+    """What a training writes: the view follows from the start, then epoch by epoch up to ``until``."""
+    view = LiveView(folder / "tensorboard/unit", folder / "unit.png", SETTINGS)
+    view.follow([], 0, epochs)
+    for k in range(1, until + 1):
+        view.epoch_end(history[:k])
+    return view
+
+
+def test_tiny_study_has_events_and_a_picture_of_every_training(tiny_study):
+    for variant in ("small", "small_augmented"):
+        history = pd.read_csv(tiny_study / f"results/variants/{variant}/history.csv").to_dict("records")
+        assert_events_match(tiny_study / "logs/tensorboard" / variant, history)
+        assert_png(tiny_study / f"logs/train/{variant}.png")
+
+
+def test_resume_drops_events_beyond_the_checkpoint_and_writes_those_a_kill_left_out(tmp_path):
+    first = rows(4)
+    write_epochs(tmp_path, first, until=4)
+    events = tmp_path / "tensorboard/unit"
+    written_at = EventAccumulator(str(events / "train"), size_guidance={TENSORS: 0}).Reload().Tensors("epoch_loss")
+
+    # events beyond the checkpoint (epoch 2): dropped, then the resumed epochs written once
+    resumed = first[:2] + rows(4, offset=0.5)[2:]
+    view = LiveView(events, tmp_path / "unit.png", SETTINGS)
+    view.follow(first[:2], 2, 6)
+    assert_events_match(events, first[:2])
+    assert_png(tmp_path / "unit.png")  # drawn from the checkpoint's history before training goes on
+    for k in (3, 4):
+        view.epoch_end(resumed[:k])
+    assert_events_match(events, resumed)
+    kept = EventAccumulator(str(events / "train"), size_guidance={TENSORS: 0}).Reload().Tensors("epoch_loss")
+    assert [e.wall_time for e in kept[:2]] == [e.wall_time for e in written_at[:2]]  # kept as they were written
+
+    # a kill after epoch 5's checkpoint, before its events: the resume writes them from the checkpoint's history
+    history = resumed + rows(5)[4:]
+    LiveView(events, tmp_path / "unit.png", SETTINGS).follow(history, 5, 6)
+    assert_events_match(events, history)
+
+    # a kill in the middle of writing: the cut record is dropped and written again
+    train_file = max((events / "train").glob("events.out.tfevents.*"), key=lambda path: path.stat().st_mtime)
+    os.truncate(train_file, train_file.stat().st_size - 5)
+    LiveView(events, tmp_path / "unit.png", SETTINGS).follow(history, 5, 6)
+    assert_events_match(events, history)
+
+    # a fresh start (new settings, or a finished training run again) begins a new record
+    LiveView(events, tmp_path / "unit.png", SETTINGS).follow([], 0, 6)
+    assert read_run(events / "train") == {} and read_run(events / "validation") == {}
+    assert len(EventAccumulator(str(events), size_guidance={TENSORS: 0}).Reload().Tensors(SETTINGS_TAG)) == 1
+
+
+def test_events_need_no_tensorboard_package(tmp_path):
+    """Without tensorboard installed (imports of it fail here), TensorFlow alone writes the events; hparams are
+    skipped with one line."""
+    program = f"""
+import json, sys
+sys.modules["tensorboard"] = None  # as if it were not installed: every import of it fails
+sys.path.insert(0, {str(REPO / "workflow")!r})
+from cifarflow.live import LiveView
+history = json.loads({json.dumps(rows(3))!r})
+view = LiveView({str(tmp_path / "tensorboard/unit")!r}, {str(tmp_path / "unit.png")!r}, {SETTINGS!r})
+view.follow([], 0, 3)
+for k in range(1, 4):
+    view.epoch_end(history[:k])
+"""
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TensorBoard hparams skipped: the tensorboard package is not installed" in result.stdout
+    assert_events_match(tmp_path / "tensorboard/unit", rows(3))
+    assert HPARAMS_TAG not in EventAccumulator(str(tmp_path / "tensorboard/unit")).Reload().Tags()["tensors"]
+
+
+def test_training_code_inputs_leave_out_what_only_watches():
+    modules = {path.name for path in package_modules(REPO / "workflow/scripts/train.py", REPO / "workflow/cifarflow")}
+    assert "training.py" in modules and "models.py" in modules
+    assert "live.py" not in modules and "figures.py" not in modules  # an edit to them retrains nothing
+
+
+def write_training(folder: Path, name: str, history: list[dict], epochs_done: int, log: str, age: float, now: float):
+    """The files of a training in progress: its checkpoint state and log, last written ``age`` seconds ago."""
+    state = checkpoint_state_file(folder / "checkpoints" / name)
+    save_json(state, {"fingerprint": "x", "epochs_done": epochs_done, "history": history})
+    log_path = folder / "logs/train" / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(log)
+    for path in (state, log_path):
+        os.utime(path, (now - age, now - age))
+
+
+def test_status_table_from_the_study_files(tmp_path):
+    now = time.time()
+    write_training(tmp_path, "running", rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=now)
+    write_training(tmp_path, "broken", rows(2), 2, "epoch 2/10: ...\nERROR: training loss became nan at epoch 3\n",
+                   age=5, now=now)
+    write_training(tmp_path, "killed", rows(4), 4, "epoch 4/10: ...\n", age=3600, now=now)
+    finished = tmp_path / "results/variants/finished"
+    save_json(finished / "training.json", {"epochs": 2, "training_seconds": 30.0})
+    pd.DataFrame(rows(2)).to_csv(finished / "history.csv", index=False)
+    epochs = {"finished": 2, "running": 10, "broken": 10, "killed": 10, "later": 10}
+    table = {t.variant: t for t in study_status(tmp_path, epochs, now=now)}
+    assert list(table) == list(epochs)
+    assert [table[name].state for name in epochs] == ["done", "training", "failed", "stalled", "waiting"]
+    assert [table[name].epochs_done for name in epochs] == [2, 3, 2, 4, 0]
+    running = table["running"]
+    assert running.val_accuracy == pytest.approx(3 / 11) and running.seconds_per_epoch == pytest.approx(10.0)
+    assert running.eta_seconds == pytest.approx(7 * 10.0 - 5, abs=0.01)  # 7 epochs left, 5 s into the next one
+    assert table["finished"].val_accuracy == pytest.approx(2 / 11) and table["finished"].seconds_per_epoch == 15.0
+
+
+def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_epoch(tmp_path, cifar10_archive, capsys):
+    project = copy_project(tmp_path / "project")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["variants"] = {"slow": {"arch": "lenet2", "train": {"epochs": 12, "batch_size": 8}}}
+    config_path = tmp_path / "slow.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/model.keras"]
+    snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--", "normalize", config=config_path)
+    command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config_path),
+               "--replace-workflow-config", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state_file = checkpoint_state_file(project / "checkpoints/slow")
+    figure = project / "logs/train/slow.png"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 2:
+            break
+        assert process.poll() is None, "training finished before it could be killed"
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)  # at any point of an epoch: maybe between the checkpoint and the events
+    process.wait()
+    killed = json.loads(state_file.read_text())
+    done = killed["epochs_done"]
+    assert 2 <= done < 12
+    assert_png(figure)
+
+    status = ["status", "--dir", str(project), "--configfile", str(config_path), "--replace-workflow-config"]
+    assert cli.main(status) == 0
+    [row] = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("slow ")]
+    assert row[1:4] == ["training", f"{done}/12", f"{killed['history'][-1]['val_accuracy']:.4f}"]
+
+    snakemake(project, "--unlock", *args, config=config_path)
+    snakemake(project, "--rerun-incomplete", *args, config=config_path)
+    assert f"resuming from the checkpoint after epoch {done} of 12" in (project / "logs/train/slow.log").read_text()
+    history = pd.read_csv(project / "results/variants/slow/history.csv").to_dict("records")
+    assert_events_match(project / "logs/tensorboard/slow", history)
+    assert_png(figure)
+    assert cli.main(status) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["slow", "done", "12/12"]
+
+
+def test_status_imports_no_tensorflow(tmp_path):
+    """On a login node, beside a running study: quick, without TensorFlow or Keras."""
+    write_training(tmp_path, "running", rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=time.time())
+    code = (f"import sys\nfrom cifarflow import cli\nassert cli.main(['status', '--dir', {str(tmp_path)!r}]) == 0\n"
+            "heavy = {'tensorflow', 'keras', 'matplotlib'} & set(sys.modules)\nassert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split()[:3] == ["running", "training", "3/10"]
