@@ -61,9 +61,14 @@ def test_imports_are_followed_through_the_package(tmp_path):
     (package / "c.py").write_text("import numpy\n")
     (package / "d.py").write_text("x = 1\n")
     (package / "unused.py").write_text("")
-    script = tmp_path / "script.py"
-    script.write_text("import stage\nfrom cifarflow.a import thing\n")
-    assert [p.name for p in package_modules(script, package)] == ["__init__.py", "a.py", "b.py", "c.py", "d.py"]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "stage.py").write_text("from cifarflow.d import x\n")
+    script = scripts / "script.py"
+    script.write_text("import stage\nimport numpy\nfrom cifarflow.a import thing\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in package_modules(script, package)]
+    assert found == ["cifarflow/__init__.py", "cifarflow/a.py", "cifarflow/b.py", "cifarflow/c.py", "cifarflow/d.py",
+                     "scripts/stage.py"]
 
 
 def planned_after_editing(study: Path, module: str, archive: Path) -> list[str]:

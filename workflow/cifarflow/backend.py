@@ -225,17 +225,3 @@ def cpu_has_bfloat16() -> bool:
     except OSError:
         return False
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def input_pipeline():
-    """(training stream, validation data) functions for the Keras backend in use: tf.data under TensorFlow, the
-    numpy stream of ``array_inputs`` under other backends, where tf.data cannot feed the model."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        from .inputs import evaluation_dataset, training_dataset
-
-        return training_dataset, evaluation_dataset
-    from .array_inputs import evaluation_arrays, training_batches
-
-    return training_batches, evaluation_arrays

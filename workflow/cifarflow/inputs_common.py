@@ -1,4 +1,5 @@
-"""What both input pipelines (tf.data and numpy) share: image size, batching and the augmentation settings."""
+"""What both input pipelines (tf.data and numpy) share: image size, batching, the augmentation settings, and the
+choice between them."""
 
 IMAGE_SIZE = 32
 
@@ -23,3 +24,17 @@ def full_batches(images: int, batch_size: int) -> tuple[int, int]:
     take a full-size step on a noisy gradient and, with a low batch-norm momentum, set the stored statistics."""
     batch_size = min(batch_size, images)
     return batch_size, images // batch_size
+
+
+def input_pipeline():
+    """(training stream, validation data) functions for the Keras backend in use: tf.data under TensorFlow, the
+    numpy stream of ``array_inputs`` under other backends, where tf.data cannot feed the model."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        from .inputs import evaluation_dataset, training_dataset
+
+        return training_dataset, evaluation_dataset
+    from .array_inputs import evaluation_arrays, training_batches
+
+    return training_batches, evaluation_arrays

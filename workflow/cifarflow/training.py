@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import configure_backend, input_pipeline
+from .backend import configure_backend
 from .errors import StageError
 from .splits import save_json
 
@@ -224,7 +224,7 @@ def train_variant(
     shows each epoch once its checkpoint is saved."""
     import keras
 
-    from .inputs_common import full_batches
+    from .inputs_common import full_batches, input_pipeline
     from .models import build_model, initialize_from_data
 
     train_settings = settings["train"]
