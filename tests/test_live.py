@@ -23,6 +23,7 @@ from cifarflow.codeinputs import package_modules
 from cifarflow.live import HPARAMS_TAG, SCALARS, SETTINGS_TAG, LiveView
 from cifarflow.splits import channel_stats, save_json
 from cifarflow.status import checkpoint_state_file, study_status
+from cifarflow.training import Checkpoint
 from cifarflow.training import train_variant
 
 tensorboard = pytest.importorskip("tensorboard", reason="the tests read the events with TensorBoard's reader")
@@ -198,7 +199,7 @@ def test_training_code_inputs_leave_out_what_only_watches():
 
 def write_training(folder: Path, name: str, history: list[dict], epochs_done: int, log: str, age: float, now: float):
     """The files of a training in progress: its checkpoint state and log, last written ``age`` seconds ago."""
-    state = checkpoint_state_file(folder / "checkpoints" / name)
+    state = Checkpoint(folder / "checkpoints" / name, key="").state_file(epochs_done)
     save_json(state, {"fingerprint": "x", "epochs_done": epochs_done, "history": history})
     log_path = folder / "logs/train" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,17 +239,17 @@ def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_e
     command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config_path),
                "--replace-workflow-config", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    state_file = checkpoint_state_file(project / "checkpoints/slow")
     figure = project / "logs/train/slow.png"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 2:
+        state_file = checkpoint_state_file(project / "checkpoints/slow")
+        if state_file and json.loads(state_file.read_text())["epochs_done"] >= 2:
             break
         assert process.poll() is None, "training finished before it could be killed"
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # at any point of an epoch: maybe between the checkpoint and the events
     process.wait()
-    killed = json.loads(state_file.read_text())
+    killed = json.loads(checkpoint_state_file(project / "checkpoints/slow").read_text())
     done = killed["epochs_done"]
     assert 2 <= done < 12
     assert_png(figure)

@@ -30,16 +30,18 @@ class Training:
     eta_seconds: float | None = None
 
 
-def checkpoint_state_file(folder: Path) -> Path:
-    """Where a training's checkpoint keeps its state (``epochs_done``, ``history``): the Checkpoint class knows."""
+def checkpoint_state_file(folder: Path) -> Path | None:
+    """Where a training's checkpoint keeps the state of its newest epoch (``epochs_done``, ``history``), if it has
+    one: the Checkpoint class knows."""
     from .training import Checkpoint
 
-    return Checkpoint(folder, key="").state_path
+    return Checkpoint(folder, key="").latest_state_file()
 
 
 def checkpoint_state(folder: Path) -> dict | None:
+    path = checkpoint_state_file(folder)
     try:
-        return json.loads(checkpoint_state_file(folder).read_text())
+        return json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         return None
 

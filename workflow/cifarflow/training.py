@@ -127,6 +127,14 @@ class Checkpoint:
         """Complete epoch folders, newest first."""
         return sorted(self.folder.glob("epoch_[0-9][0-9][0-9][0-9]"), reverse=True)
 
+    def state_file(self, epoch: int) -> Path:
+        return self.folder / f"epoch_{epoch:04d}" / "state.json"
+
+    def latest_state_file(self) -> Path | None:
+        """The state of the newest complete epoch (whatever it was trained with), or None."""
+        latest = self.epochs()[:1]
+        return latest[0] / "state.json" if latest else None
+
     def load_model(self, state: dict):
         """The checkpoint's model with its optimizer, and the random state of its dropout layers, which a saved
         Keras model does not keep: without it a resumed run would drop other units than an uninterrupted one."""
@@ -140,10 +148,10 @@ class Checkpoint:
         return model
 
     def load_state(self) -> dict | None:
-        latest = self.epochs()[:1]
-        if not latest:
+        latest = self.latest_state_file()
+        if latest is None:
             return None
-        state = json.loads((latest[0] / "state.json").read_text())
+        state = json.loads(latest.read_text())
         if state.get("fingerprint") != self.key:
             print(f"checkpoint in {self.folder} was made with other settings or data: starting over")
             return None
