@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 PARTITION = os.environ.get("SLURM_TEST_PARTITION", "debug")
 ACCOUNT = os.environ.get("SLURM_TEST_ACCOUNT", "cifarflow")
 REQUIRE = os.environ.get("CIFARFLOW_REQUIRE_SLURM") == "1"
-RUN_TIMEOUT_S = 420  # the whole SLURM run; `timeout` sends SIGTERM (Snakemake then cancels its jobs), KILL 30 s later
+# The whole SLURM run (about 40 jobs, two at a time on the test's 2-CPU node, some 10-20 s of scheduling each);
+# `timeout` sends SIGTERM (Snakemake then cancels its jobs), KILL 30 s later.
+RUN_TIMEOUT_S = 900
 SACCT_FIELDS = ["JobID", "JobName", "Partition", "Account", "AllocTRES", "State", "ExitCode", "Elapsed", "Comment"]
 
 
