@@ -26,9 +26,20 @@ def test_bench_prints_throughput_time_to_accuracy_accuracy_and_memory(tiny_study
     bare, trained = report["results"]
     assert bare["variant"] == "small (bare model.fit)" and bare["images_per_second"] > 0
     assert trained["epochs"] == 2 and len(trained["accuracy_curve"]) == 2
-    assert trained["seconds_to_target"] is not None and 0 < trained["seconds_to_target"] <= trained["training_seconds"]
     assert 0 <= trained["val_accuracy"] <= 1 and 0 <= trained["test_accuracy"] <= 1 and trained["peak_rss_mb"] > 0
+    assert trained["accuracy_curve"][-1] == round(trained["val_accuracy"], 4)  # the curve scores the model as validation does
+    reached = trained["at_target"]  # a target of 0 is met by the first epoch: its test score is read then
+    assert reached["epoch"] == 1 and 0 < reached["seconds"] < trained["training_seconds"]
+    assert round(reached["val_accuracy"], 4) == trained["accuracy_curve"][0]
+    assert 0 <= reached["test_accuracy"] <= 1
     assert f"val {trained['val_accuracy']:.4f}  test {trained['test_accuracy']:.4f}" in stdout
+    assert f"epoch 1, {reached['seconds']:.1f} s of training, test then {reached['test_accuracy']:.4f}" in stdout
+
+
+def test_bench_says_when_the_target_is_not_reached(tiny_study, tmp_path):
+    stdout, report = bench(tmp_path, tiny_study / "results/data", "--variants", "small", "--epochs", "1", "--target", "1.01")
+    (trained,) = report["results"]
+    assert trained["at_target"] is None and "not reached" in stdout
 
 
 def test_bench_times_the_input_pipeline_alone(tiny_study, tmp_path):

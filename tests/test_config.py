@@ -58,3 +58,15 @@ def test_warmup_given_twice_is_refused():
     config["variants"]["fast94"]["train"] |= {"warmup_epochs": 4, "warmup_fraction": 0.2}
     with pytest.raises(WorkflowError, match="should not be valid"):
         validate(config, SCHEMA)
+
+
+def test_a_budget_scales_every_variant_but_the_exempt_ones():
+    from cifarflow.config import all_variants
+
+    config = deep_merge(CONFIG, {"budget_epochs": 3, "budget_train_images": 500, "budget_exempt": ["quick"]})
+    variants = all_variants(config)
+    assert variants["model3"]["train"]["epochs"] == 3 and variants["model3"]["max_train_images"] == 500
+    assert variants["quick"]["train"]["epochs"] == CONFIG["variants"]["quick"]["train"]["epochs"]
+    assert "max_train_images" not in variants["quick"]
+    with pytest.raises(ValueError, match=r"budget_exempt names \['quik'\]"):
+        all_variants(deep_merge(CONFIG, {"budget_exempt": ["quik"]}))

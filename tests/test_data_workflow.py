@@ -137,13 +137,13 @@ def test_default_config_lists_one_train_job_per_seed_variant(tmp_path):
     trained = [job for job in planned_jobs(result) if job.startswith("train:")]
     seed_variants = ["model1", "model2", "model3", "model3_l2_0", "model3_l2_5e-5", "model3_l2_5e-4",
                      "model3_l2_0.05", "model3_dropout", "model3_l2_5e-4_dropout"]
-    assert trained == sorted(f"train:variant={name}" for name in seed_variants + ["fast", "fast94"])
+    assert trained == sorted(f"train:variant={name}" for name in seed_variants + ["fast", "fast94", "quick"])
 
 
 def test_only_variants_picks_variants_and_rejects_unknown_names(tmp_path):
     result = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32,
                              configs=(REPO / "config.yaml", REPO / "configs/laptop.yaml"))
-    assert "train:variant=fast" in planned_jobs(result) and "train:variant=fast94" not in planned_jobs(result)
+    assert "train:variant=quick" in planned_jobs(result) and "train:variant=fast94" not in planned_jobs(result)
     bad = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32, "only_variants=[model9]",
                           check=False)
     assert bad.returncode != 0 and "only_variants names ['model9']" in bad.stdout + bad.stderr

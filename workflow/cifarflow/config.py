@@ -23,6 +23,8 @@ def sorted_keys(value):
 def variant_settings(config: dict, name: str) -> dict:
     settings = deep_merge(config["defaults"], config["variants"][name])
     settings["name"] = name
+    if name in config.get("budget_exempt", []):
+        return sorted_keys(settings)
     if config.get("budget_epochs"):
         settings["train"]["epochs"] = config["budget_epochs"]
     if config.get("budget_train_images"):
@@ -38,4 +40,7 @@ def all_variants(config: dict) -> dict[str, dict]:
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         raise ValueError(f"only_variants names {unknown}, which are not in variants: {names}")
+    unknown = sorted(set(config.get("budget_exempt", [])) - set(names))
+    if unknown:
+        raise ValueError(f"budget_exempt names {unknown}, which are not in variants: {names}")
     return {name: variant_settings(config, name) for name in sorted(names) if name in chosen}

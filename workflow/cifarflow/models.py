@@ -89,12 +89,13 @@ def resnet_fast(num_classes: int, weight_decay: float = 5e-4, widths=(64, 128, 2
 WHITENING_LAYER = "whiten"
 
 
-def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 256), patch: int = 2,
+def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 256), patch: int = 2, stem_stride: int = 1,
                  batchnorm_momentum: float = 0.4, shift_weight_decay: float = 0.0, activation: str = "gelu",
                  logit_scale: float = 1 / 9, identity_init: bool = False, **_):
     """The airbench style: a frozen patch-whitening convolution (set from the training images, see
     ``initialize_from_data``), then per stage conv, max-pool, batch norm, activation, conv, batch norm,
-    activation; global max-pool and a scaled linear head. Batch norm has a shift but no scale. With
+    activation; global max-pool and a scaled linear head. Batch norm has a shift but no scale. A ``stem_stride`` of
+    ``patch`` whitens non-overlapping patches: every later layer then costs a quarter (patch 2). With
     ``identity_init`` each convolution starts by passing its first input channels through unchanged (airbench's
     Dirac initialization)."""
 
@@ -110,7 +111,8 @@ def whitened_cnn(num_classes: int, weight_decay: float = 0.0, widths=(64, 256, 2
         return layers.Activation(activation)(x)
 
     def build(x):
-        x = layers.Conv2D(2 * 3 * patch * patch, patch, padding="valid", name=WHITENING_LAYER, trainable=False)(x)
+        x = layers.Conv2D(2 * 3 * patch * patch, patch, strides=stem_stride, padding="valid", name=WHITENING_LAYER,
+                          trainable=False)(x)
         x = layers.Activation(activation)(x)
         for width in widths:
             x = conv_bn_act(conv_bn_act(x, width, pool=True), width, pool=False)
