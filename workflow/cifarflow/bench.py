@@ -199,7 +199,8 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="+", default=["fast"])
     parser.add_argument("--epochs", type=int, help="override every variant's epochs")
     parser.add_argument("--max-train-images", type=int, help="train on the first N training images only")
-    parser.add_argument("--target", type=float, default=0.94, help="validation accuracy (with the variant's test-time augmentation) for the time-to-accuracy columns")
+    parser.add_argument("--target", type=float, default=0.94,
+                        help="validation accuracy (with the variant's test-time augmentation) to time")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--bare-fit", type=int, default=0, metavar="EPOCHS",
                         help="also time a bare model.fit on in-memory arrays for this many epochs, per variant")
