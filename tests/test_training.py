@@ -195,3 +195,12 @@ def test_batchnorm_recalibration_uses_the_final_weights_statistics():
     # a running mean over 3 batches of per-batch means over 20 images x H x W positions
     assert_float32_close(keras.ops.convert_to_numpy(first.moving_mean), inputs.mean(axis=(0, 1, 2)), ulps=64 * SUM_ULPS)
     assert first.momentum == 0.4  # the layer's own momentum is back
+
+
+def test_epoch_curves_can_score_fewer_validation_images_than_selection(tmp_path):
+    variant = settings(epochs=1) | {"epoch_validation_images": 12}
+    model, history, _, _ = run(tmp_path, variant)
+    onehot = np.eye(3, dtype=np.float32)[LABELS[:12]]
+    loss, accuracy = model.evaluate(IMAGES[:12], onehot, verbose=0)  # the model is the one after the epoch's curve point
+    assert history[-1]["val_accuracy"] == approx_float32(accuracy, 1.0)
+    assert history[-1]["val_loss"] == approx_float32(loss, 12 * SUM_ULPS)

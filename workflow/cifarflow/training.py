@@ -254,7 +254,8 @@ def train_variant(
         initialize_from_data(model, x_train, stats["mean"], stats["std"])
         history, first_epoch = [], 0
     training_dataset, evaluation_data = input_pipeline()
-    validation = evaluation_data(*val, num_classes)
+    monitored = settings.get("epoch_validation_images") or len(val[1])  # the validate stage scores them all
+    validation = evaluation_data(val[0][:monitored], val[1][:monitored], num_classes)
     dataset, steps = training_dataset(x_train, y_train, num_classes, train_settings["batch_size"], train_settings["seed"],
                                       first_epoch, epochs, settings.get("augment"))
     batch_size, _ = full_batches(len(y_train), train_settings["batch_size"])
