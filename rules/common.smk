@@ -42,18 +42,19 @@ def figure(path, caption, label, category, subcategory=None):
 REPORT_TARGETS = []
 
 
-def report_rule(name, input, output, params=None, script=None):
-    """Defines a report rule named `name`, which runs workflow/scripts/<script, by default name>.py in the report
+def report_rule(name, input, output, params=None, script_name=None):
+    """Defines a report rule named `name`, which runs workflow/scripts/<script_name, by default name>.py in the report
     env with the script's package modules as `code` inputs, logs to logs/<name>.log and benchmarks to
     benchmarks/<name>.tsv (a folder per variant where the outputs have one), and adds its outputs to REPORT_TARGETS."""
-    script = script or name
+    # not `script`: the rule's body calls Snakemake's script() by that name
+    script_name = script_name or name
     job = f"{name}/{{variant}}" if any("{variant}" in path for path in output.values()) else name
     rule:
         name:
             name
         input:
             **input,
-            code=script_code(script),
+            code=script_code(script_name),
         output:
             **output,
         log:
@@ -65,7 +66,7 @@ def report_rule(name, input, output, params=None, script=None):
         conda:
             "../envs/report.yaml"
         script:
-            f"../workflow/scripts/{script}.py"
+            f"../workflow/scripts/{script_name}.py"
     REPORT_TARGETS.extend(expand(str(path), variant=VARIANTS) for path in output.values())
 
 

@@ -246,7 +246,7 @@ report_rule(
         "kernel": "python3",
         "parameters": {"dataset": config["dataset"], "seed_test_accuracy": config["seed_test_accuracy"]},
     },
-    script="run_notebook",
+    script_name="run_notebook",
 )
 
 report_rule(
