@@ -28,6 +28,48 @@ PIPELINE = "8. Pipeline"
 MODEL = "9. Model"
 
 
+def figure(path, caption, label, category, subcategory=None):
+    """A report output: captioned by workflow/report/<caption>.rst, listed under category (and subcategory) with the
+    label {"figure": label}, preceded by {"variant": ...} where the path has a variant."""
+    labels = {"variant": "{variant}"} if "{variant}" in path else {}
+    labels["figure"] = label
+    return report(
+        path, caption=f"../workflow/report/{caption}.rst", category=category, subcategory=subcategory, labels=labels
+    )
+
+
+# Every output of the report rules, expanded over the variants; `rule all` requests them.
+REPORT_TARGETS = []
+
+
+def report_rule(name, input, output, params=None, script_name=None):
+    """Defines a report rule named `name`, which runs workflow/scripts/<script_name, by default name>.py in the report
+    env with the script's package modules as `code` inputs, logs to logs/<name>.log and benchmarks to
+    benchmarks/<name>.tsv (a folder per variant where the outputs have one), and adds its outputs to REPORT_TARGETS."""
+    # not `script`: the rule's body calls Snakemake's script() by that name
+    script_name = script_name or name
+    job = f"{name}/{{variant}}" if any("{variant}" in path for path in output.values()) else name
+    rule:
+        name:
+            name
+        input:
+            **input,
+            code=script_code(script_name),
+        output:
+            **output,
+        log:
+            f"logs/{job}.log",
+        benchmark:
+            f"benchmarks/{job}.tsv"
+        params:
+            **(params or {}),
+        conda:
+            "../envs/report.yaml"
+        script:
+            f"../workflow/scripts/{script_name}.py"
+    REPORT_TARGETS.extend(expand(str(path), variant=VARIANTS) for path in output.values())
+
+
 wildcard_constraints:
     variant="|".join(re.escape(name) for name in VARIANTS),
 

@@ -42,18 +42,8 @@ rule model_card:
         classes="results/data/classes.json",
         code=script_code("model_card"),
     output:
-        markdown=report(
-            "results/export/model_card.md",
-            caption="../workflow/report/model_card.rst",
-            category=MODEL,
-            labels={"figure": "Model card (Markdown)"},
-        ),
-        html=report(
-            "results/export/model_card.html",
-            caption="../workflow/report/model_card.rst",
-            category=MODEL,
-            labels={"figure": "Model card"},
-        ),
+        markdown=figure("results/export/model_card.md", "model_card", "Model card (Markdown)", MODEL),
+        html=figure("results/export/model_card.html", "model_card", "Model card", MODEL),
     log:
         "logs/model_card.log",
     params:

@@ -1,5 +1,7 @@
 """Shared fixtures: tiny official-format archives and runs of the workflow on them."""
 
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -82,6 +84,18 @@ def dry_run_of_repo(workdir: Path, *args: str, configs: tuple[Path, ...] = (REPO
     """A dry run of the repository's workflow in ``workdir`` (never in the checkout: Snakemake writes .snakemake/
     where it runs) with the given config files, later ones overriding earlier ones."""
     return snakemake(workdir, "-n", "--configfile", *map(str, configs), *args, config=None, **options)
+
+
+@functools.cache
+def workflow_rules() -> dict[str, dict]:
+    """Every rule of the repository's workflow with the tiny config, as Snakemake loads it: rule -> {"script": its
+    script's file name or None, "output": its output patterns}."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as workdir:
+        result = subprocess.run([sys.executable, str(Path(__file__).with_name("workflow_rules.py")), workdir,
+                                 str(REPO / "config.yaml"), str(TINY_CONFIG)], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def dag_jobs(result: subprocess.CompletedProcess) -> list[dict]:

@@ -2,27 +2,21 @@
 the scripts' imports, and editing one in a finished study plans exactly the stages that run it."""
 
 import modulefinder
-import re
 from pathlib import Path
 
 import yaml
 
 from cifarflow.codeinputs import affects_results, package_modules
-from conftest import REPO, TINY_CONFIG, archive_config, dag_jobs, dry_run_of_repo, planned_jobs, snakemake
+from conftest import (REPO, TINY_CONFIG, archive_config, dag_jobs, dry_run_of_repo, planned_jobs, snakemake,
+                      workflow_rules)
 
 SCRIPTS = REPO / "workflow" / "scripts"
 PACKAGE = REPO / "workflow" / "cifarflow"
 
 
 def rule_scripts() -> dict[str, str]:
-    """rule name -> its script's file name, read from the rules' text."""
-    scripts = {}
-    for smk in (REPO / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", smk.read_text(), re.MULTILINE | re.DOTALL):
-            found = re.search(r'script:\s*"\.\./workflow/scripts/([\w.]+)"', body)
-            if found:
-                scripts[name] = found.group(1)
-    return scripts
+    """rule name -> its script's file name, as Snakemake loads the rules."""
+    return {name: rule["script"] for name, rule in workflow_rules().items() if rule["script"]}
 
 
 def reached_by_bytecode(script: Path) -> set[str]:

@@ -21,7 +21,8 @@ from conftest import REPO, SNAKEMAKE, TINY_CONFIG, archive_config, copy_project,
 from cifarflow import cli
 from cifarflow.codeinputs import package_modules
 from cifarflow.live import HPARAMS_TAG, SCALARS, SETTINGS_TAG, LiveView
-from cifarflow.splits import channel_stats, save_json
+from cifarflow.fileio import save_json
+from cifarflow.splits import channel_stats
 from cifarflow.status import checkpoint_state_file, study_status
 from cifarflow.training import Checkpoint
 from cifarflow.training import train_variant

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO, TINY_CONFIG, archive_config, snakemake
+from conftest import TINY_CONFIG, archive_config, snakemake, workflow_rules
 
 VARIANTS = ["small", "small_augmented"]  # the variants of configs/tiny.yaml
 
@@ -72,7 +72,9 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECA
 
 
 def report_rules() -> set[str]:
-    return set(re.findall(r"^rule (\w+):", (REPO / "rules" / "report.smk").read_text(), re.MULTILINE))
+    """The rules that write only report results (figures, tables, the notebook), as Snakemake loads them."""
+    return {name for name, rule in workflow_rules().items()
+            if rule["output"] and all(path.startswith(("results/figures/", "results/notebook/")) for path in rule["output"])}
 
 
 def dry_run_rules(result: subprocess.CompletedProcess) -> set[str]:
@@ -249,6 +251,24 @@ RULE_GRAPH = """digraph snakemake_dag {
 	2 -> 1
 	2 -> 0
 }"""
+
+
+def test_report_tables_and_the_model_card_are_pages_of_one_style():
+    import pandas as pd
+
+    from cifarflow.modelcard import to_html
+    from cifarflow.tables import layer_table_html
+
+    layers = pd.DataFrame([{"layer": "image", "type": "InputLayer", "output shape": "(None, 32, 32, 3)", "parameters": 0,
+                            "connected to": ""}])
+    counts = {"total": 0, "trainable": 0, "non_trainable": 0}
+    table_page = layer_table_html("small", layers, counts, {"arch": "lenet3"})
+    card_page = to_html("# Model card: `small`\n\n## Use\n\nText.\n", "Model card: small")
+    style = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+    assert style.search(table_page).group(1) == style.search(card_page).group(1)
+    assert "<title>Layers of small</title>" in table_page and "<h1>Layers of small</h1>" in table_page
+    assert "<title>Model card: small</title>" in card_page
+    assert card_page.count("<h1>") == 1, "the card's own heading, not a second one from the page"
 
 
 def test_rule_graph_is_parsed_and_layered():

@@ -6,7 +6,8 @@ import pytest
 
 from cifarflow.archive import load_batches
 from cifarflow.datasets import get_dataset
-from cifarflow.splits import channel_stats, load_split, save_npz, split_batches
+from cifarflow.fileio import save_npz
+from cifarflow.splits import channel_stats, load_split, split_batches
 from floats import approx_float64
 
 CIFAR10 = get_dataset("cifar10")

@@ -21,7 +21,8 @@ import sys, time
 from pathlib import Path
 from cifarflow.archive import load_batches
 from cifarflow.datasets import get_dataset
-from cifarflow.splits import channel_stats, save_json, save_npz, split_batches
+from cifarflow.fileio import save_json, save_npz
+from cifarflow.splits import channel_stats, split_batches
 started = time.monotonic()
 spec = get_dataset("cifar10")
 batches, names = load_batches(Path(sys.argv[1]), spec)

@@ -86,7 +86,8 @@ class TargetWatch:
 def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict:
     """Train one variant through the pipeline's own training code and score it on validation and test, at the end
     and at the first epoch whose validation accuracy reaches ``target``."""
-    from .splits import load_json, load_split
+    from .fileio import load_json
+    from .splits import load_split
     from .training import train_variant
     from .tta import tta_settings
 
@@ -110,7 +111,8 @@ def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict
 
 def training_arrays(settings: dict, data: Path):
     """The training images and labels a variant sees (its ``max_train_images`` first ones), and the class names."""
-    from .splits import load_json, load_split
+    from .fileio import load_json
+    from .splits import load_split
 
     images, labels = load_split(data / "train.npz")
     limit = settings.get("max_train_images") or len(labels)
@@ -124,7 +126,7 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
 
     from .inputs_common import full_batches
     from .models import build_model, initialize_from_data
-    from .splits import load_json
+    from .fileio import load_json
     from .backend import configure_backend
     from .training import compile_model
 

@@ -46,8 +46,9 @@ def exportable_model(model, tta: dict | None, temperature: float | None = None):
     return with_tta_and_temperature(model, tta, temperature) if uses_tta(tta) or uses_temperature(temperature) else model
 
 
-def layer_table(model) -> list[dict]:
-    """One row per layer of ``model`` (name, type, output shape, parameters), for the model card."""
+def layer_records(model) -> list[dict]:
+    """One JSON-ready record per layer of ``model`` (name, type, output shape, parameters), for the export's
+    metadata.json; the report's HTML layer table is tables.layer_table."""
     rows = []
     for layer in model.layers:
         try:
@@ -98,7 +99,7 @@ def export_model(model_path: Path, tta: dict | None, keras_path: Path, saved_mod
     return {
         "check": {"images": int(len(check_images)), "max_abs_difference": differences, "tolerance": TOLERANCE},
         "parameters": int(trained.count_params()),
-        "layers": layer_table(trained),
+        "layers": layer_records(trained),
     }
 
 

@@ -4,7 +4,6 @@ Written as Markdown (to hand out with the exported model) and as HTML (shown in 
 displays HTML but offers Markdown only as a download).
 """
 
-import html
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 
 from .calibration import uses_temperature
 from .evaluation import most_confused_pairs
+from .htmlpage import html_page
 from .tta import uses_tta
 
 # Archives known by their sha256 that are not the official pixels.
@@ -301,20 +301,8 @@ def robustness_section(summary: dict, results: pd.DataFrame, weakest: int = 3) -
     return "\n".join(lines) + "\n"
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60em; margin: 1em auto; padding: 0 1em; line-height: 1.45; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
-th { background: #f3f3f3; }
-code, pre { background: #f6f6f6; font-size: 0.92em; }
-pre { padding: 0.6em; overflow-x: auto; }
-"""
-
-
 def to_html(markdown: str, title: str) -> str:
     """The card as a standalone HTML page (Markdown rendered by mistune, which nbconvert already brings)."""
     import mistune
 
-    body = mistune.html(markdown)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>\n"
-            f"<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
+    return html_page(title, mistune.html(markdown), heading=False)  # the card's Markdown brings its own heading

@@ -5,35 +5,13 @@ image, loaded in well under a second, with no float copy on disk. ``normalizatio
 mean and standard deviation of the training split, in 0-255 pixel units.
 """
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .archive import Batch
 from .datasets import DatasetSpec
-
-
-def save_npz(path: Path, **arrays) -> None:
-    """Write atomically, so an interrupted write never looks complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def save_json(path: Path, data) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def load_json(path: Path):
-    return json.loads(Path(path).read_text())
+from .fileio import save_npz
 
 
 def save_batch(path: Path, batch: Batch) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .htmlpage import html_page
+
 # Settings a regularization sweep varies; variants that agree on everything else form one sweep.
 SWEEP_KEYS = ("weight_decay", "dropout", "dropout_rates", "name")
 
@@ -241,29 +243,6 @@ def read_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
 
 
 # --- HTML ---------------------------------------------------------------------------------------
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.2em; color: #222; }
-h1 { font-size: 1.25em; margin: 0 0 0.6em 0; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 0.6em 0; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; white-space: nowrap; }
-th { background: #f2f2f2; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.highlight td { background: #fde8e8; font-weight: bold; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; font-size: 0.9em; }
-dt { color: #666; }
-dd { margin: 0; }
-"""
-
-
-def html_page(title: str, body: str) -> str:
-    """A complete HTML page with inline style only: it needs nothing from the network."""
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
-    )
-
 
 def table_html(table: pd.DataFrame, right: list[str] = (), highlight: list[int] = ()) -> str:
     right = set(right)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import configure_backend
 from .errors import StageError
-from .splits import save_json
+from .fileio import save_json
 
 
 def software_versions() -> dict:

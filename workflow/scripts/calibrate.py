@@ -2,7 +2,7 @@ import numpy as np
 
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.splits import save_json
+from cifarflow.fileio import save_json
 
 with logged(snakemake.log[0]):
     from cifarflow.calibration import TEMPERATURE_RANGE, calibrate

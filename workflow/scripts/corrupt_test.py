@@ -4,7 +4,8 @@ import numpy as np
 
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.splits import load_split, save_npz
+from cifarflow.fileio import save_npz
+from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
     from cifarflow.corruptions import SEVERITIES, corrupt_all_severities

@@ -7,7 +7,8 @@ import pandas as pd
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json, load_split, save_json
+from cifarflow.fileio import load_json, save_json
+from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)

@@ -1,7 +1,8 @@
 import stage  # noqa: F401
 from cifarflow.backend import use_tensorflow
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json, load_split, save_json
+from cifarflow.fileio import load_json, save_json
+from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
     use_tensorflow("the SavedModel export")

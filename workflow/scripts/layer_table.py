@@ -3,7 +3,7 @@ from pathlib import Path
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json
+from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)

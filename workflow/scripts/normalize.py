@@ -4,7 +4,8 @@ import stage  # noqa: F401
 from cifarflow.archive import Batch
 from cifarflow.datasets import get_dataset
 from cifarflow.runlog import logged
-from cifarflow.splits import channel_stats, load_split, save_json, save_npz, split_batches
+from cifarflow.fileio import save_json, save_npz
+from cifarflow.splits import channel_stats, load_split, split_batches
 
 with logged(snakemake.log[0]):
     p = snakemake.params

@@ -1,6 +1,7 @@
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json, load_split
+from cifarflow.fileio import load_json
+from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
     from cifarflow.figures import sample_images

@@ -1,6 +1,6 @@
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json
+from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
     from cifarflow.figures import reliability_diagrams

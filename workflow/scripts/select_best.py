@@ -3,7 +3,7 @@ import shutil
 import stage  # noqa: F401
 from cifarflow.evaluation import select_best
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json, save_json
+from cifarflow.fileio import load_json, save_json
 
 with logged(snakemake.log[0]):
     metrics = [load_json(path) for path in snakemake.input.metrics]

@@ -3,7 +3,8 @@ import pandas as pd
 import stage  # noqa: F401
 from cifarflow.backend import backend_record, prepare_training
 from cifarflow.runlog import logged
-from cifarflow.splits import load_json, load_split, save_json
+from cifarflow.fileio import load_json, save_json
+from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
     # GPU placement comes from the config, not params: moving a training to another GPU does not retrain it.

@@ -4,7 +4,8 @@ import stage  # noqa: F401
 from cifarflow.archive import load_batches
 from cifarflow.datasets import get_dataset
 from cifarflow.runlog import logged
-from cifarflow.splits import save_batch, save_json
+from cifarflow.fileio import save_json
+from cifarflow.splits import save_batch
 
 with logged(snakemake.log[0]):
     spec = get_dataset(snakemake.params.dataset)

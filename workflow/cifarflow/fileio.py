@@ -1,0 +1,28 @@
+"""Small file helpers shared by every stage: JSON and ``.npz`` files, written atomically so that an interrupted
+write never looks complete."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def save_npz(path: Path, **arrays) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def save_json(path: Path, data) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text())
