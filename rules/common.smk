@@ -3,6 +3,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+from cifarflow.architectures import check_architectures
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import all_variants
 from cifarflow.tta import tta_settings
@@ -13,6 +14,7 @@ PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"
 
 
 VARIANTS = all_variants(config)
+check_architectures(VARIANTS)
 # The training env: TensorFlow's CPU build, or its CUDA build for GPU nodes (train_env: gpu).
 TRAIN_ENV = {"cpu": "../envs/train.yaml", "gpu": "../envs/train-gpu.yaml"}[config["train_env"]]
 

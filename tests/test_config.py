@@ -1,7 +1,6 @@
 """The config schema: the shipped configs pass, typos in a variant are refused, and it knows every option."""
 
 import copy
-import inspect
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from cifarflow.config import deep_merge
-from cifarflow.models import ARCHITECTURES
+from cifarflow.architectures import ARCHITECTURES, STUDY_OPTIONS, options_of
+from conftest import dry_run_of_repo
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
@@ -36,9 +36,19 @@ def test_schema_names_exactly_the_architectures_options():
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     variant = schema["definitions"]["variant_settings"]["properties"]
     assert set(variant["arch"]["enum"]) == set(ARCHITECTURES)
-    set_by_the_study = {"num_classes", "weight_decay", "conv_dropout", "dense_dropout", "_"}
-    options = {name for build in ARCHITECTURES.values() for name in inspect.signature(build).parameters}
-    assert set(variant["arch_options"]["properties"]) == options - set_by_the_study
+    options = {name for arch in ARCHITECTURES for name in options_of(arch)}
+    assert set(variant["arch_options"]["properties"]) == options - set(STUDY_OPTIONS)
+
+
+def test_an_option_of_another_architecture_is_refused_before_any_job_runs(tmp_path):
+    """``patch`` is an option of whitened_cnn, so the schema lets it through; resnet_fast has none such."""
+    config = copy.deepcopy(CONFIG)
+    config["variants"]["fast"]["arch_options"]["patch"] = 2
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = dry_run_of_repo(tmp_path, configs=(tmp_path / "config.yaml",), check=False)
+    assert result.returncode != 0
+    assert "fast: architecture resnet_fast takes no option 'patch' (arch_options)" in result.stdout + result.stderr
+    assert "rule " not in result.stdout  # no job was planned
 
 
 def test_schema_names_exactly_the_corruptions():

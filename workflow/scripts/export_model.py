@@ -1,12 +1,11 @@
 import stage  # noqa: F401
-from cifarflow.backend import use_tensorflow
+from cifarflow.backend import software_versions, use_tensorflow
 from cifarflow.runlog import logged
 from cifarflow.splits import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
     use_tensorflow("the SavedModel export")
     from cifarflow.export import export_metadata, export_model
-    from cifarflow.training import software_versions
 
     out = snakemake.output
     selection = load_json(snakemake.input.selection)
