@@ -7,9 +7,9 @@ from cifarflow.architectures import check_architectures
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import all_variants
 from cifarflow.tta import tta_settings
-from cifarflow.datasets import get_dataset
+from cifarflow.datasets import dataset_of
 
-DATASET = get_dataset(config["dataset"])
+DATASET = dataset_of(config)
 PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
 
 
@@ -42,6 +42,8 @@ def script_code(script):
 
 
 def archive_source():
+    if not (config.get("archive") or DATASET.url):
+        raise ValueError(f"dataset {DATASET.name} has no official download: set 'archive' and 'archive_sha256' (or 'archive_md5')")
     return config.get("archive") or DATASET.url
 
 

@@ -14,6 +14,7 @@ with logged(snakemake.log[0]):
     exported = export_model(snakemake.input.model, selection["tta"], out.keras, out.saved_model,
                             check_images=images[:snakemake.params.check_images], temperature=selection["temperature"])
     save_json(out.classes, classes)
-    save_json(out.metadata, export_metadata(selection, classes, load_json(snakemake.input.stats), exported, software_versions()))
+    save_json(out.metadata, export_metadata(selection, classes, load_json(snakemake.input.stats), exported, software_versions(),
+                                              images.shape[1:]))
     print(f"exported {selection['variant']} (test-time augmentation {selection['tta']}, temperature "
           f"{selection['temperature']:.4f}, both in the model) to {out.keras} and {out.saved_model}")
