@@ -70,7 +70,7 @@ def test_cifar10_batch_names_on_another_dataset_are_refused_before_any_job_runs(
 
 def test_the_whole_study_runs_on_a_dataset_described_in_the_config(tmp_path, shapes_archive):
     study = copy_project(tmp_path / "study")
-    snakemake(study, "--cores", "2", *archive_config(shapes_archive), config=shapes_config(tmp_path))
+    snakemake(study, "--cores", "2", *archive_config(shapes_archive), config=shapes_config(tmp_path), timeout=2400)
     assert json.loads((study / "results/data/classes.json").read_text()) == SHAPES
     with np.load(study / "results/data/train.npz") as train:
         assert train["images"].shape == (80, 24, 24, 3)  # part_b and part_c; part_a is the validation split
