@@ -3,16 +3,18 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+from cifarflow.architectures import check_architectures
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import all_variants
 from cifarflow.tta import tta_settings
-from cifarflow.datasets import get_dataset
+from cifarflow.datasets import dataset_of
 
-DATASET = get_dataset(config["dataset"])
+DATASET = dataset_of(config)
 PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
 
 
 VARIANTS = all_variants(config)
+check_architectures(VARIANTS)
 # The training env: TensorFlow's CPU build, or its CUDA build for GPU nodes (train_env: gpu).
 TRAIN_ENV = {"cpu": "../envs/train.yaml", "gpu": "../envs/train-gpu.yaml"}[config["train_env"]]
 
@@ -82,6 +84,8 @@ def script_code(script):
 
 
 def archive_source():
+    if not (config.get("archive") or DATASET.url):
+        raise ValueError(f"dataset {DATASET.name} has no official download: set 'archive' and 'archive_sha256' (or 'archive_md5')")
     return config.get("archive") or DATASET.url
 
 

@@ -1,4 +1,5 @@
-"""Write tiny CIFAR archives in the official layout: protocol-2 pickles with bytes keys, the same member names."""
+"""Write tiny CIFAR archives in the official layout (protocol-2 pickles with bytes keys, the same member names), and
+CIFAR-format archives of another layout."""
 
 import hashlib
 import io
@@ -11,21 +12,21 @@ import numpy as np
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def class_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Learnable images: each class has its own colour and a bright square at its own place, plus noise."""
-    n = len(labels)
-    images = rng.integers(0, 150, size=(n, 32, 32, 3), dtype=np.int16)
+def class_images(labels: np.ndarray, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """Learnable size x size images: each class has its own colour and a bright square at its own place, plus noise."""
+    n, block = len(labels), size // 4
+    images = rng.integers(0, 150, size=(n, size, size, 3), dtype=np.int16)
     for i, label in enumerate(labels):
         hue = np.array([(label * 37) % 160, (label * 91) % 160, (label * 53) % 160])
         images[i] += hue
         row, col = divmod(int(label) % 16, 4)
-        images[i, row * 8:row * 8 + 8, col * 8:col * 8 + 8] += 40
+        images[i, row * block:row * block + block, col * block:col * block + block] += 40
     return np.clip(images, 0, 255).astype(np.uint8)
 
 
 def to_rows(images: np.ndarray) -> np.ndarray:
-    """NHWC uint8 -> the official (n, 3072) rows: 1024 R, then 1024 G, then 1024 B values."""
-    return np.ascontiguousarray(images.transpose(0, 3, 1, 2).reshape(len(images), 3072))
+    """NHWC uint8 -> the official rows, channel by channel: (n, 3072) for CIFAR, 1024 R, then 1024 G, then 1024 B."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2).reshape(len(images), -1))
 
 
 def balanced_labels(n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
@@ -127,3 +128,17 @@ def write_gzip_bomb(path: Path, members: dict[str, bytes], bomb_name: str, decla
         if written == declared_bytes:  # complete: pad the member to 512 bytes and end the archive
             out.write(gzip.compress(bytes((-declared_bytes) % 512 + 1024), mtime=0))
     return path
+
+
+def cifar_format_members(folder: str, batches: dict[str, int], meta_file: str, label_key: str, names_key: str,
+                         class_names: list[str], size: int, seed: int = 0) -> dict[str, bytes]:
+    """An archive of a made-up CIFAR-format dataset: ``batches`` (name -> images, balanced over the classes) of
+    ``size`` x ``size`` RGB images, labels under ``label_key``, class names under ``names_key`` of ``meta_file``."""
+    rng = np.random.default_rng(seed)
+    members = {}
+    for name, n in batches.items():
+        labels = balanced_labels(n, len(class_names), rng)
+        batch = {b"data": to_rows(class_images(labels, rng, size)), label_key.encode(): [int(x) for x in labels]}
+        members[f"{folder}/{name}"] = pickle.dumps(batch, protocol=2)
+    members[f"{folder}/{meta_file}"] = pickle.dumps({names_key.encode(): [c.encode() for c in class_names]}, protocol=2)
+    return members

@@ -66,7 +66,7 @@ def test_official_python2_pickle_opcodes_are_accepted():
     # numpy.core spelling, as the official files were written by Python 2 with numpy 1.x
     data = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [3]}, protocol=2)
     data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
-    batch = decode_batch(safe_unpickle(data), "labels", 10, "b", None)
+    batch = decode_batch(safe_unpickle(data), "labels", 10, "b", None, CIFAR10.image_shape)
     assert batch.labels.tolist() == [3]
 
 

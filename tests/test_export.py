@@ -91,7 +91,7 @@ def test_test_time_augmentation_and_temperature_are_built_into_the_exported_mode
     from cifarflow.models import build_model
 
     settings = {"arch": "lenet2", "weight_decay": 0.0, "dropout": False, "name": "untrained"}
-    model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0])
+    model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0], image_shape=(32, 32, 3))
     images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "model.keras"
     exportable_model(model, tta, temperature).save(path)
@@ -110,7 +110,7 @@ def test_translate_and_flip_views_average_like_numpy():
     view shifted (edges mirrored) down-right and up-left, each split with its mirror image."""
     from cifarflow.models import build_model
 
-    model = build_model({"arch": "lenet2", "weight_decay": 0.0, "dropout": False}, 10, [120.0] * 3, [60.0] * 3)
+    model = build_model({"arch": "lenet2", "weight_decay": 0.0, "dropout": False}, 10, [120.0] * 3, [60.0] * 3, (32, 32, 3))
     images = np.random.default_rng(1).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
     down_right, up_left = padded[:, :-2, :-2], padded[:, 2:, 2:]

@@ -30,7 +30,8 @@ def test_translate_flip_matches_numpy(fill):
 
 
 def test_shift_is_a_fraction_or_pixels():
-    assert shift_pixels(0.1) == 3 and shift_pixels(2) == 2 and shift_pixels(0) == 0
+    assert shift_pixels(0.1, 32) == 3 and shift_pixels(2, 32) == 2 and shift_pixels(0, 32) == 0
+    assert shift_pixels(0.1, 24) == 2
 
 
 def batches(first_epoch, epochs, augment=None, seed=0):

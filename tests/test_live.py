@@ -24,7 +24,8 @@ from cifarflow.live import HPARAMS_TAG, SCALARS, SETTINGS_TAG, LiveView
 from cifarflow.fileio import save_json
 from cifarflow.splits import channel_stats
 from cifarflow.status import checkpoint_state_file, study_status
-from cifarflow.training import Checkpoint
+from cifarflow.backend import configure_training
+from cifarflow.checkpoints import Checkpoint
 from cifarflow.training import train_variant
 
 tensorboard = pytest.importorskip("tensorboard", reason="the tests read the events with TensorBoard's reader")
@@ -96,7 +97,8 @@ def test_training_writes_one_event_per_epoch_and_a_png_after_every_epoch(tmp_pat
     reader.start()
     try:
         _, history, _, _ = train_variant(SETTINGS, (IMAGES, LABELS), (IMAGES[:30], LABELS[:30]), 3, channel_stats(IMAGES),
-                                         tmp_path / "ckpt", threads=1, live=view)
+                                         tmp_path / "ckpt", threads=1, live=view,
+                                         device=configure_training(SETTINGS, threads=1))
     finally:
         training = False
         reader.join()

@@ -165,7 +165,7 @@ def test_transparency_is_composited_on_white(tmp_path):
     image[..., 0] = 200
     image[:, 16:, 3] = 255  # left half fully transparent, right half opaque red
     Image.fromarray(image, "RGBA").save(tmp_path / "a.png")
-    array, info = load_image(tmp_path / "a.png")
+    array, info = load_image(tmp_path / "a.png", 32)
     assert info["mode"] == "RGBA" and array.shape == (32, 32, 3) and array.dtype == np.uint8
     assert (array[:, :16] == 255).all() and (array[:, 16:] == [200, 0, 0]).all()
 
@@ -173,27 +173,27 @@ def test_transparency_is_composited_on_white(tmp_path):
 def test_grayscale_palette_and_16_bit(tmp_path):
     gray = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64
     Image.fromarray(gray).save(tmp_path / "gray16.png")
-    array, info = load_image(tmp_path / "gray16.png")
+    array, info = load_image(tmp_path / "gray16.png", 32)
     assert info["mode"].startswith("I") and array.shape == (32, 32, 3)
     assert (array[..., 0] == array[..., 1]).all() and array.max() >= 250  # 16-bit scaled to 8-bit, not clipped
     rgb = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
     palette = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     palette.save(tmp_path / "p.png")
-    assert (load_image(tmp_path / "p.png")[0] == np.asarray(palette.convert("RGB"))).all()
+    assert (load_image(tmp_path / "p.png", 32)[0] == np.asarray(palette.convert("RGB"))).all()
 
 
 def test_resize_crops_the_centre_square_or_stretches(tmp_path):
     wide = np.zeros((32, 96, 3), dtype=np.uint8)
     wide[:, 32:64] = 255  # white centre square between black sides
     Image.fromarray(wide).save(tmp_path / "wide.png")
-    cropped, _ = load_image(tmp_path / "wide.png", fit="crop")
-    stretched, _ = load_image(tmp_path / "wide.png", fit="stretch")
+    cropped, _ = load_image(tmp_path / "wide.png", 32, fit="crop")
+    stretched, _ = load_image(tmp_path / "wide.png", 32, fit="stretch")
     assert cropped.shape == stretched.shape == (32, 32, 3)
     assert cropped.min() == 255  # only the centre square is left
     assert stretched[:, 0].max() < 10 and stretched[:, 16].min() > 245
     rgb = np.random.default_rng(1).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "exact.png")
-    assert (load_image(tmp_path / "exact.png")[0] == rgb).all()  # 32x32 RGB passes unchanged
+    assert (load_image(tmp_path / "exact.png", 32)[0] == rgb).all()  # 32x32 RGB passes unchanged
 
 
 def test_find_images(tmp_path):

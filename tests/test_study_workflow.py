@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cifarflow.training import Checkpoint
+from cifarflow.checkpoints import Checkpoint
 from conftest import SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, planned_jobs, snakemake
 from floats import NETWORK_ULPS, assert_float32_close
 

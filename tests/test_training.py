@@ -8,7 +8,9 @@ import pytest
 from archives import class_images
 from cifarflow.errors import StageError
 from cifarflow.splits import channel_stats
-from cifarflow.training import Checkpoint, fingerprint, train_variant
+from cifarflow.backend import configure_training
+from cifarflow.checkpoints import Checkpoint, fingerprint
+from cifarflow.training import train_variant
 from floats import SUM_ULPS, approx_float32, assert_float32_close
 
 LABELS = np.arange(60) % 3
@@ -25,8 +27,10 @@ def settings(**train):
     }
 
 
-def run(tmp_path, variant):
-    return train_variant(variant, (IMAGES, LABELS), (IMAGES[:30], LABELS[:30]), 3, STATS, tmp_path / "ckpt", threads=1)
+def run(tmp_path, variant, images=IMAGES):
+    """A training as the train script runs it: the backend set up for the variant, then the recipe."""
+    return train_variant(variant, (images, LABELS), (IMAGES[:30], LABELS[:30]), 3, STATS, tmp_path / "ckpt", threads=1,
+                         device=configure_training(variant, threads=1))
 
 
 def test_same_settings_give_the_same_history(tmp_path):
@@ -59,8 +63,7 @@ def test_checkpoint_of_other_data_with_the_same_size_and_statistics_is_not_resum
     assert channel_stats(mirrored) == STATS
     run(tmp_path, settings())
     capsys.readouterr()
-    _, _, summary, _ = train_variant(settings(), (mirrored, LABELS), (IMAGES[:30], LABELS[:30]), 3, STATS,
-                                     tmp_path / "ckpt", threads=1)
+    _, _, summary, _ = run(tmp_path, settings(), mirrored)
     assert summary["resumed_after_epoch"] == 0
     assert "was made with other settings or data: starting over" in capsys.readouterr().out
 
@@ -86,7 +89,7 @@ def learning_rate_at(optimizer, step: int) -> float:
 
 @pytest.mark.parametrize("epochs", [10, 30])
 def test_warmup_fraction_keeps_the_schedules_shape_when_the_epochs_change(epochs):
-    from cifarflow.training import make_optimizer
+    from cifarflow.optimizers import make_optimizer
 
     train = {"optimizer": "sgd", "lr": 1.0, "epochs": epochs, "schedule": "triangular", "warmup_fraction": 0.25,
              "initial_lr_fraction": 0.2, "final_lr_fraction": 0.0}
@@ -146,11 +149,11 @@ def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, monkey
 def test_a_kill_between_writing_the_model_and_its_state_resumes_the_last_complete_epoch(tmp_path, monkeypatch):
     """Killed after epoch 2's model file is written but before its state: the checkpoint still holds epoch 1
     (model and state together), and the resumed run ends exactly where an uninterrupted one does."""
-    from cifarflow import training
+    from cifarflow import checkpoints
 
     _, uninterrupted, _, checkpoint = run(tmp_path, settings(epochs=3))
     checkpoint.clear()
-    save_json = training.save_json
+    save_json = checkpoints.save_json
 
     def killed_writing_epoch_2(path, data):
         if data.get("epochs_done") == 2:
@@ -158,10 +161,10 @@ def test_a_kill_between_writing_the_model_and_its_state_resumes_the_last_complet
             raise KeyboardInterrupt("killed")
         save_json(path, data)
 
-    monkeypatch.setattr(training, "save_json", killed_writing_epoch_2)
+    monkeypatch.setattr(checkpoints, "save_json", killed_writing_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, settings(epochs=3))
-    monkeypatch.setattr(training, "save_json", save_json)
+    monkeypatch.setattr(checkpoints, "save_json", save_json)
     assert [folder.name for folder in checkpoint.epochs()] == ["epoch_0001"]
     _, resumed, summary, _ = run(tmp_path, settings(epochs=3))
     assert summary["resumed_after_epoch"] == 1
@@ -187,7 +190,8 @@ def test_batchnorm_recalibration_uses_the_final_weights_statistics():
     from cifarflow.models import build_model
     from cifarflow.training import recalibrate_batchnorm
 
-    model = build_model({"arch": "whitened_cnn", "arch_options": {"widths": [8, 16, 16]}}, 3, STATS["mean"], STATS["std"])
+    model = build_model({"arch": "whitened_cnn", "arch_options": {"widths": [8, 16, 16]}}, 3, STATS["mean"], STATS["std"],
+                        IMAGES.shape[1:])
     first = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
     first.moving_mean.assign(np.full(first.moving_mean.shape, 7.0, "float32"))  # stale statistics
     assert recalibrate_batchnorm(model, IMAGES, batch_size=20) == 6

@@ -21,6 +21,7 @@ from cifarflow.bench import machine
 from cifarflow.config import variant_settings
 from cifarflow.live import LiveView
 from cifarflow.splits import channel_stats
+from cifarflow.backend import configure_training
 from cifarflow.training import train_variant
 
 
@@ -52,7 +53,8 @@ def main() -> None:
     train, val = (images[:args.images], labels[:args.images]), (images[args.images:], labels[args.images:])
     with tempfile.TemporaryDirectory() as folder:
         view = EveryOtherEpoch(Path(folder) / "tensorboard/model3", Path(folder) / "model3.png", settings)
-        train_variant(settings, train, val, 10, channel_stats(train[0]), Path(folder) / "ckpt", args.threads, live=view)
+        train_variant(settings, train, val, 10, channel_stats(train[0]), Path(folder) / "ckpt", args.threads, live=view,
+                      device=configure_training(settings, args.threads))
     print(f"\n{machine()}, {args.threads} thread(s), model 3, {args.images} training + 1000 validation images")
     for clock, name in ((0, "wall"), (1, "CPU")):  # CPU: this process's CPU time, less disturbed by other load
         cycles = {True: [], False: []}

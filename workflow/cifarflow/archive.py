@@ -1,5 +1,5 @@
-"""Read the official CIFAR python archives safely: checked tar members of bounded size, a restricted unpickler,
-validated batches."""
+"""Read CIFAR-format python archives (the official ones and any a ``DatasetSpec`` describes) safely: checked tar
+members of bounded size, a restricted unpickler, validated batches."""
 
 import io
 import pickle
@@ -76,7 +76,7 @@ def _key(entry: dict, key: str):
 
 @dataclass
 class Batch:
-    images: np.ndarray  # uint8, (n, 32, 32, 3)
+    images: np.ndarray  # uint8, (n, height, width, channels)
     labels: np.ndarray  # int16, (n,)
 
 
@@ -120,26 +120,29 @@ def archive_members(path: Path, spec: DatasetSpec):
 
 
 def class_names(meta: dict, spec: DatasetSpec, label_mode: str) -> list[str]:
-    names_key = spec.label_keys[spec.label_key(label_mode)]
+    _, names_key = spec.label_set(label_mode)
     names = _key(meta, names_key)
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
 
-def decode_batch(entry: dict, label_key: str, n_classes: int, batch_name: str, expected_size: int | None) -> Batch:
-    """Check a batch's shapes, dtype and labels, and return it as NHWC uint8 images."""
+def decode_batch(entry: dict, label_key: str, n_classes: int, batch_name: str, expected_size: int | None,
+                 image_shape: tuple[int, int, int]) -> Batch:
+    """Check a batch's shapes, dtype and labels, and return it as NHWC uint8 images of ``image_shape`` (height,
+    width, channels); a row of ``data`` holds the image channel by channel."""
+    height, width, channels = image_shape
     data = _key(entry, "data")
     labels = np.asarray(_key(entry, label_key))
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != height * width * channels:
         shape = getattr(data, "shape", None)
         dtype = getattr(data, "dtype", type(data).__name__)
-        raise ArchiveError(f"{batch_name}: data must be uint8 of shape (n, 3072), got {dtype} {shape}")
+        raise ArchiveError(f"{batch_name}: data must be uint8 of shape (n, {height * width * channels}), got {dtype} {shape}")
     if labels.ndim != 1 or len(labels) != len(data):
         raise ArchiveError(f"{batch_name}: {len(labels)} labels for {len(data)} images")
     if expected_size is not None and len(data) != expected_size:
         raise ArchiveError(f"{batch_name}: {len(data)} images, the meta file says {expected_size}")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
         raise ArchiveError(f"{batch_name}: labels must be integers in [0, {n_classes}), got {labels.min()}..{labels.max()}")
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    images = data.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
     return Batch(np.ascontiguousarray(images), labels.astype(np.int16))
 
 
@@ -151,17 +154,19 @@ def check_class_balance(batches: list[Batch], n_classes: int, what: str) -> None
 
 
 def load_batches(path: Path, spec: DatasetSpec, label_mode: str = "fine") -> tuple[dict[str, Batch], list[str]]:
-    """Read, unpickle and validate every batch of an official archive; return batches and class names."""
+    """Read, unpickle and validate every batch of an archive in the layout ``spec`` describes; return batches and
+    class names."""
     entries = {}  # unpickled batches: their pixel arrays are what the decoded batches hold, so memory stays near one copy
     for name, payload in archive_members(path, spec):
         entries[name] = safe_unpickle(payload)
         del payload
     meta = entries.pop(spec.meta_file)
     names = class_names(meta, spec, label_mode)
+    label_key, _ = spec.label_set(label_mode)
     per_batch = meta.get(b"num_cases_per_batch", meta.get("num_cases_per_batch"))
     batches = {}
     for name in spec.batches:
-        batches[name] = decode_batch(entries.pop(name), spec.label_key(label_mode), len(names), name, per_batch)
+        batches[name] = decode_batch(entries.pop(name), label_key, len(names), name, per_batch, spec.image_shape)
     check_class_balance([batches[n] for n in spec.train_batches], len(names), "training")
     check_class_balance([batches[n] for n in spec.test_batches], len(names), "test")
     return batches, names

@@ -10,22 +10,22 @@ import threading
 
 import numpy as np
 
-from .inputs_common import IMAGE_SIZE, augment_options, full_batches
+from .inputs_common import augment_options, full_batches
 
 
-def source_indices(offsets: np.ndarray, fill: str) -> np.ndarray:
+def source_indices(offsets: np.ndarray, fill: str, size: int) -> np.ndarray:
     if fill == "nearest":
-        return np.clip(offsets, 0, IMAGE_SIZE - 1)
+        return np.clip(offsets, 0, size - 1)
     offsets = np.abs(offsets)
-    return (IMAGE_SIZE - 1) - np.abs((IMAGE_SIZE - 1) - offsets)
+    return (size - 1) - np.abs((size - 1) - offsets)
 
 
 def translate_flip(images: np.ndarray, shift_y: np.ndarray, shift_x: np.ndarray, flip: np.ndarray, fill: str) -> np.ndarray:
-    positions = np.arange(IMAGE_SIZE)[None, :]
-    rows = source_indices(positions + shift_y[:, None], fill)
-    cols = positions + shift_x[:, None]
-    cols = np.where(flip[:, None], (IMAGE_SIZE - 1) - cols, cols)
-    cols = source_indices(cols, fill)
+    height, width = images.shape[1:3]
+    rows = source_indices(np.arange(height)[None, :] + shift_y[:, None], fill, height)
+    cols = np.arange(width)[None, :] + shift_x[:, None]
+    cols = np.where(flip[:, None], (width - 1) - cols, cols)
+    cols = source_indices(cols, fill, width)
     batch = np.arange(len(images))[:, None, None]
     return images[batch, rows[:, :, None], cols[:, None, :]]
 
@@ -34,7 +34,7 @@ def training_batches(images, labels, num_classes, batch_size, seed, first_epoch,
     """A generator of (images, one-hot labels) batches for epochs ``first_epoch .. epochs-1``; returns it and steps."""
     n = len(labels)
     batch_size, steps = full_batches(n, batch_size)
-    max_shift, flip, fill = augment_options(augment)
+    max_shift, flip, fill = augment_options(augment, images.shape[1])
     onehot = np.eye(num_classes, dtype=np.float32)
 
     def produce(out: queue.Queue):

@@ -217,6 +217,28 @@ def configure_backend(threads: int, seed: int, deterministic: bool, mixed_precis
     return device
 
 
+def configure_training(settings: dict, threads: int) -> str:
+    """``configure_backend`` with a variant's seed, determinism and precision; returns the device ('GPU' or 'CPU')."""
+    train = settings["train"]
+    return configure_backend(threads, train["seed"], settings.get("deterministic", True), train.get("mixed_precision", False))
+
+
+def software_versions() -> dict:
+    """Python, the Keras backend and the packages that computed the results, with the platform."""
+    import importlib.metadata
+    import platform
+
+    import keras
+
+    versions = {"python": sys.version.split()[0], "keras_backend": keras.backend.backend(),
+                "platform": platform.platform(), "processor": platform.machine()}
+    backend = keras.backend.backend()
+    versions[backend] = importlib.import_module(backend).__version__
+    for package in ("keras", "numpy", "scikit-learn"):
+        versions[package] = importlib.metadata.version(package)
+    return versions
+
+
 def cpu_has_bfloat16() -> bool:
     """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX): there bfloat16 convolutions are
     about twice as fast as float32; elsewhere they are emulated and slower."""

@@ -86,6 +86,7 @@ class TargetWatch:
 def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict:
     """Train one variant through the pipeline's own training code and score it on validation and test, at the end
     and at the first epoch whose validation accuracy reaches ``target``."""
+    from .backend import configure_training
     from .fileio import load_json
     from .splits import load_split
     from .training import train_variant
@@ -97,7 +98,7 @@ def run_variant(settings: dict, data: Path, threads: int, target: float) -> dict
     with tempfile.TemporaryDirectory() as checkpoints:
         model, history, summary, _ = train_variant(settings, load_split(data / "train.npz"), val, len(classes),
                                                    load_json(data / "normalization.json"), Path(checkpoints), threads,
-                                                   live=watch)
+                                                   live=watch, device=configure_training(settings, threads))
     result = {"variant": settings["name"], "images_per_second": summary["images_per_second"],
               "training_seconds": sum(r["train_seconds"] for r in history), "epochs": len(history),
               "train_images": summary["train_images"], "target": target, "at_target": watch.reached,
@@ -125,17 +126,13 @@ def run_bare_fit(settings: dict, data: Path, threads: int, epochs: int) -> dict:
     import numpy as np
 
     from .inputs_common import full_batches
-    from .models import build_model, initialize_from_data
     from .fileio import load_json
-    from .backend import configure_backend
-    from .training import compile_model
+    from .backend import configure_training
+    from .training import compile_model, new_model
 
-    configure_backend(threads, settings["train"]["seed"], settings.get("deterministic", True),
-                      settings["train"].get("mixed_precision", False))
+    configure_training(settings, threads)
     images, labels, classes = training_arrays(settings, data)
-    stats = load_json(data / "normalization.json")
-    model = build_model(settings, len(classes), stats["mean"], stats["std"])
-    initialize_from_data(model, images, stats["mean"], stats["std"])
+    model = new_model(settings, images, len(classes), load_json(data / "normalization.json"))
     batch, steps = full_batches(len(labels), settings["train"]["batch_size"])
     images, labels = images[:batch * steps], labels[:batch * steps]  # the pipeline's workload: full batches only
     compile_model(model, settings["train"], steps)

@@ -19,8 +19,9 @@ Classify image files with a trained cifarflow model and print the top-k classes 
 
 Inputs: image files (PNG, JPEG, or anything else Pillow reads) and folders (their image files, recursively, by
 extension). Each image is converted to RGB (grayscale and palette expanded, transparency composited on white,
-16-bit scaled to 8-bit) and resized to 32x32 with Pillow's bicubic filter after cutting the largest centred square
-(--fit crop, the default) or stretched whole (--fit stretch). 32x32 RGB images are used as they are.
+16-bit scaled to 8-bit) and resized to the model's image size (32x32 for CIFAR) with Pillow's bicubic filter after
+cutting the largest centred square (--fit crop, the default) or stretched whole (--fit stretch). RGB images of that
+size are used as they are.
 
 Model: by default the selected model of the run in --run-dir (results/export/model.keras, else
 results/selection/best_model.keras with the selection's flip test-time averaging); or --model: a .keras file or
@@ -91,7 +92,7 @@ def predict_command(args) -> int:
     except predict.PredictError as problem:
         print(f"cifarflow predict: {problem}", file=sys.stderr)
         return 2
-    files, images, infos, unreadable = predict.load_images(files, args.fit)
+    files, images, infos, unreadable = predict.load_images(files, classifier.image_size, args.fit)
     for path, message in unreadable:
         error(path, message)
     failures += unreadable

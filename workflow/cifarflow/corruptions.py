@@ -143,10 +143,12 @@ def zoom_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndar
 # --- weather ------------------------------------------------------------------------------------
 
 
-def plasma_fractal(count: int, rng: np.random.Generator, size: int = 32, wibble_decay: float = 3.0) -> np.ndarray:
-    """``count`` height maps in [0, 1] by the diamond-square algorithm, as the benchmark's ``plasma_fractal``."""
-    maps = np.zeros((count, size, size))
-    step = size
+def plasma_fractal(count: int, rng: np.random.Generator, size: int, wibble_decay: float = 3.0) -> np.ndarray:
+    """``count`` height maps in [0, 1] of ``size`` x ``size`` by the diamond-square algorithm, as the benchmark's
+    ``plasma_fractal``: made on the next power of two (the algorithm halves its step down to 1), then cropped."""
+    full = 1 << (size - 1).bit_length()
+    maps = np.zeros((count, full, full))
+    step = full
     wibble = 100.0
 
     def wibbled_mean(total):
@@ -154,18 +156,19 @@ def plasma_fractal(count: int, rng: np.random.Generator, size: int = 32, wibble_
 
     while step >= 2:
         half = step // 2
-        corners = maps[:, 0:size:step, 0:size:step]
+        corners = maps[:, 0:full:step, 0:full:step]
         square = corners + np.roll(corners, -1, axis=1)
         square += np.roll(square, -1, axis=2)
-        maps[:, half:size:step, half:size:step] = wibbled_mean(square)
-        centres = maps[:, half:size:step, half:size:step]
-        corners = maps[:, 0:size:step, 0:size:step]
+        maps[:, half:full:step, half:full:step] = wibbled_mean(square)
+        centres = maps[:, half:full:step, half:full:step]
+        corners = maps[:, 0:full:step, 0:full:step]
         left = centres + np.roll(centres, 1, axis=1) + corners + np.roll(corners, -1, axis=2)
-        maps[:, 0:size:step, half:size:step] = wibbled_mean(left)
+        maps[:, 0:full:step, half:full:step] = wibbled_mean(left)
         top = centres + np.roll(centres, 1, axis=2) + corners + np.roll(corners, -1, axis=1)
-        maps[:, half:size:step, 0:size:step] = wibbled_mean(top)
+        maps[:, half:full:step, 0:full:step] = wibbled_mean(top)
         step //= 2
         wibble /= wibble_decay
+    maps = maps[:, :size, :size]
     maps -= maps.min(axis=(1, 2), keepdims=True)
     return maps / maps.max(axis=(1, 2), keepdims=True)
 
@@ -247,7 +250,7 @@ def corruption_rng(name: str, severity: int, seed: int) -> np.random.Generator:
 
 
 def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:
-    """``images`` (uint8, N x 32 x 32 x 3) with corruption ``name`` at ``severity`` (1-5), as uint8."""
+    """``images`` (uint8, N x height x width x channels) with corruption ``name`` at ``severity`` (1-5), as uint8."""
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
     images = np.asarray(images)
@@ -259,7 +262,7 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0) -> np.n
 
 
 def corrupt_all_severities(images: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
-    """severities x N x 32 x 32 x 3 uint8: every severity of one corruption."""
+    """severities x N x height x width x channels uint8: every severity of one corruption."""
     return np.stack([corrupt(images, name, severity, seed) for severity in SEVERITIES])
 
 

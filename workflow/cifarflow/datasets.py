@@ -1,41 +1,76 @@
-"""What each supported dataset's official archive looks like."""
+"""What a CIFAR-format dataset's archive looks like: a description per dataset, which every stage asks for geometry,
+batch names and labels. A new CIFAR-format dataset is one entry in ``DATASETS``, or one under ``datasets`` in the
+config (the same fields, see ``config.yaml``)."""
 
 from dataclasses import dataclass
+
+from .errors import UserError
+
+
+class DatasetError(UserError, ValueError):
+    """A dataset setting that does not fit the dataset; the message says which."""
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    url: str
-    md5: str
     folder: str  # top folder inside the archive
-    train_batches: tuple[str, ...]
+    train_batches: tuple[str, ...]  # member names under ``folder``
     test_batches: tuple[str, ...]
-    meta_file: str
-    images_per_batch: int
-    max_batch_images: int  # the most images one batch file of the official archive holds
-    # label key in the batch pickles -> class-name key in the meta pickle
-    label_keys: dict
+    meta_file: str  # the pickle that holds the class names
+    # label set (``cifar100_labels``: fine, coarse) -> (label key in the batch pickles, class-name key in the meta
+    # pickle); a dataset with one label set uses it whatever the config says
+    label_sets: dict
+    max_batch_images: int  # the most images one batch file of the archive holds
+    image_size: int = 32  # square images of image_size x image_size pixels
+    channels: int = 3
+    url: str | None = None  # the official download; None: a config must name the archive
+    md5: str | None = None
 
     @property
     def archive_name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.url.rsplit("/", 1)[-1] if self.url else f"{self.name}.tar.gz"
 
     @property
     def batches(self) -> tuple[str, ...]:
         return self.train_batches + self.test_batches
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of an image, as the splits store it."""
+        return self.image_size, self.image_size, self.channels
+
+    @property
+    def values_per_image(self) -> int:
+        """Values of one image in a batch's ``data`` rows: all of channel 0 row by row, then channel 1..."""
+        return self.image_size * self.image_size * self.channels
+
+    @property
     def max_member_bytes(self) -> int:
         """The largest archive member a real batch can be: its pixels as a protocol-2 pickle stores them (one byte
         each from Python 2, up to two from Python 3) plus, with a wide margin, its labels, file names and framing.
         A larger member is refused before a byte of it is read."""
-        return self.max_batch_images * (2 * 3072 + 256) + (1 << 20)
+        return self.max_batch_images * (2 * self.values_per_image + 256) + (1 << 20)
 
-    def label_key(self, label_mode: str) -> str:
-        if self.name == "cifar10":
-            return "labels"
-        return {"fine": "fine_labels", "coarse": "coarse_labels"}[label_mode]
+    def label_set(self, label_mode: str) -> tuple[str, str]:
+        """(label key in the batches, class-name key in the meta file) of the configured label set."""
+        if len(self.label_sets) == 1:
+            return next(iter(self.label_sets.values()))
+        if label_mode not in self.label_sets:
+            raise DatasetError(f"{self.name} has the label sets {', '.join(self.label_sets)}, not {label_mode!r}")
+        return self.label_sets[label_mode]
+
+    def check_validation_batches(self, validation_batches: list[str]) -> None:
+        """With several training batches whole ones are held out for validation: they must be training batches and
+        leave at least one to train on. (With one, the last ``validation_size`` images are.)"""
+        if len(self.train_batches) == 1:
+            return
+        unknown = sorted(set(validation_batches) - set(self.train_batches))
+        if unknown:
+            raise DatasetError(f"validation_batches names {unknown}, which are not training batches of {self.name} "
+                               f"({', '.join(self.train_batches)})")
+        if set(validation_batches) == set(self.train_batches):
+            raise DatasetError("validation_batches takes every training batch: nothing is left to train on")
 
 
 DATASETS = {
@@ -47,9 +82,8 @@ DATASETS = {
         train_batches=tuple(f"data_batch_{i}" for i in range(1, 6)),
         test_batches=("test_batch",),
         meta_file="batches.meta",
-        images_per_batch=10000,
         max_batch_images=10000,
-        label_keys={"labels": "label_names"},
+        label_sets={"labels": ("labels", "label_names")},
     ),
     "cifar100": DatasetSpec(
         name="cifar100",
@@ -59,15 +93,34 @@ DATASETS = {
         train_batches=("train",),
         test_batches=("test",),
         meta_file="meta",
-        images_per_batch=0,  # 50000 train / 10000 test, checked from the data itself
         max_batch_images=50000,
-        label_keys={"fine_labels": "fine_label_names", "coarse_labels": "coarse_label_names"},
+        label_sets={"fine": ("fine_labels", "fine_label_names"), "coarse": ("coarse_labels", "coarse_label_names")},
     ),
 }
 
 
-def get_dataset(name: str) -> DatasetSpec:
-    try:
+def described_dataset(name: str, description: dict) -> DatasetSpec:
+    """A dataset described in the config (``datasets: {name: {...}}``), in the fields of ``DatasetSpec``."""
+    fields = dict(description)
+    for key in ("train_batches", "test_batches"):
+        fields[key] = tuple(fields[key])
+    fields["label_sets"] = {mode: (keys["labels"], keys["names"]) for mode, keys in fields["label_sets"].items()}
+    return DatasetSpec(name=name, **fields)
+
+
+def get_dataset(name: str, described: dict | None = None) -> DatasetSpec:
+    """The dataset ``name``: one of ``DATASETS`` or of the config's ``datasets`` descriptions."""
+    described = described or {}
+    if name in described:
+        return described_dataset(name, described[name])
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}") from None
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS) + sorted(described)} or describe it "
+                       "under datasets in the config")
+
+
+def dataset_of(config: dict) -> DatasetSpec:
+    """The study's dataset (``dataset``), its validation batches checked."""
+    spec = get_dataset(config["dataset"], config.get("datasets"))
+    spec.check_validation_batches(config["validation_batches"])
+    return spec

@@ -1,6 +1,6 @@
 """Export the selected model so that it can be used without the pipeline.
 
-The exported model takes raw RGB uint8 images of 32x32 (N x 32 x 32 x 3, values 0-255) and returns class
+The exported model takes raw uint8 images of the dataset's size (N x 32 x 32 x 3 for CIFAR, values 0-255) and returns class
 probabilities. Everything a user needs is inside it: the training split's mean and variance (the model's own
 ``Normalization`` layer), when the selected variant is evaluated with test-time augmentation, the
 weighted mean over its views (mirror image and/or shifted views: built-in ``flip``, ``pad`` and slicing ops), and,
@@ -109,14 +109,16 @@ def model_summary(model) -> str:
     return "\n".join(lines)
 
 
-def export_metadata(selection: dict, classes: list[str], stats: dict, exported: dict, software: dict) -> dict:
-    """What a user of the exported model needs to know: its input, its output and where it came from."""
+def export_metadata(selection: dict, classes: list[str], stats: dict, exported: dict, software: dict,
+                    image_shape: tuple[int, int, int]) -> dict:
+    """What a user of the exported model needs to know: its input (images of ``image_shape``), its output and where it
+    came from."""
     return {
         "variant": selection["variant"],
         "selection": {key: selection.get(key) for key in ("metric", "val_accuracy", "val_log_loss", "runner_up", "margin")},
         "input": {
             "name": INPUT_NAME,
-            "shape": [None, 32, 32, 3],
+            "shape": [None, *map(int, image_shape)],
             "dtype": "uint8",
             "layout": "N x height x width x RGB channels, pixel values 0-255, no preprocessing",
             "normalization": "inside the model: (x - mean) / std per channel, the training split's statistics",

@@ -49,10 +49,8 @@ def save(fig, path: str | Path) -> None:
 
 
 def _mosaic(images: list[np.ndarray], rows: int, cols: int, pad: int = 2, fill: int = 255) -> np.ndarray:
-    """Tile uint8 HxWx3 images into one array (missing tiles left blank), so a grid is one imshow call."""
-    height, width = 32, 32
-    if images:
-        height, width = images[0].shape[:2]
+    """Tile uint8 HxWx3 images (at least one) into one array (missing tiles left blank), so a grid is one imshow call."""
+    height, width = images[0].shape[:2]
     out = np.full((rows * (height + pad) + pad, cols * (width + pad) + pad, 3), fill, dtype=np.uint8)
     for i, image in enumerate(images[: rows * cols]):
         r, c = divmod(i, cols)
@@ -377,10 +375,12 @@ def confused_pairs(pairs: pd.DataFrame, matrix: pd.DataFrame, examples: dict[tup
     bars.grid(axis="y", visible=False)
     bars.set_title("Most-confused class pairs on the test split")
     thumbs = fig.add_subplot(grid[1])
+    any_example = next((image for found in examples.values() for image in found), np.zeros((1, 1, 3), np.uint8))
+    blank = np.full_like(any_example, 255)  # of the dataset's image size
     tiles = []
     for _, row in pairs.iterrows():
         found = examples.get((row["true"], row["predicted"]), [])[:per_pair]
-        tiles += list(found) + [np.full((32, 32, 3), 255, np.uint8)] * (per_pair - len(found))
+        tiles += list(found) + [blank] * (per_pair - len(found))
     mosaic = _mosaic(tiles, n, per_pair)
     thumbs.imshow(mosaic, interpolation="nearest", aspect="auto", extent=(0, per_pair, n - 0.5, -0.5))
     thumbs.axis("off")

@@ -8,25 +8,25 @@ resumed at epoch ``e`` sees exactly the images an uninterrupted run would have s
 import numpy as np
 import tensorflow as tf
 
-from .inputs_common import IMAGE_SIZE, augment_options, full_batches
+from .inputs_common import augment_options, full_batches
 
 
-def _source_indices(offsets, fill: str):
-    """Map shifted pixel positions back into [0, 31]: 'nearest' repeats the edge, 'reflect' mirrors it."""
+def _source_indices(offsets, fill: str, size: int):
+    """Map shifted pixel positions back into [0, size - 1]: 'nearest' repeats the edge, 'reflect' mirrors it."""
     if fill == "nearest":
-        return tf.clip_by_value(offsets, 0, IMAGE_SIZE - 1)
+        return tf.clip_by_value(offsets, 0, size - 1)
     offsets = tf.abs(offsets)
-    return (IMAGE_SIZE - 1) - tf.abs((IMAGE_SIZE - 1) - offsets)
+    return (size - 1) - tf.abs((size - 1) - offsets)
 
 
 def translate_flip(images, shift_y, shift_x, flip, fill: str = "reflect"):
     """Mirror the images marked in ``flip``, then translate each by its own (shift_y, shift_x) pixels:
     ``out[i, j] = image[fill(i + shift_y), fill(j + shift_x)]``; one gather per axis."""
-    positions = tf.range(IMAGE_SIZE, dtype=tf.int32)[None, :]
-    rows = _source_indices(positions + shift_y[:, None], fill)
-    cols = positions + shift_x[:, None]
-    cols = tf.where(flip[:, None], (IMAGE_SIZE - 1) - cols, cols)
-    cols = _source_indices(cols, fill)
+    height, width = images.shape[1:3]
+    rows = _source_indices(tf.range(height, dtype=tf.int32)[None, :] + shift_y[:, None], fill, height)
+    cols = tf.range(width, dtype=tf.int32)[None, :] + shift_x[:, None]
+    cols = tf.where(flip[:, None], (width - 1) - cols, cols)
+    cols = _source_indices(cols, fill, width)
     images = tf.gather(images, rows, axis=1, batch_dims=1)
     return tf.gather(images, cols, axis=2, batch_dims=1)
 
@@ -58,7 +58,7 @@ def training_dataset(
     batch_size, steps = full_batches(n, batch_size)
     x = tf.constant(images)
     y = tf.one_hot(tf.constant(labels.astype(np.int32)), num_classes)
-    max_shift, flip, fill = augment_options(augment)
+    max_shift, flip, fill = augment_options(augment, images.shape[1])
     active = max_shift > 0 or flip
 
     def epoch_batches(epoch):

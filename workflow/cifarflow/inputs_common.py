@@ -1,21 +1,20 @@
-"""What both input pipelines (tf.data and numpy) share: image size, batching, the augmentation settings, and the
-choice between them."""
-
-IMAGE_SIZE = 32
+"""What both input pipelines (tf.data and numpy) share: batching, the augmentation settings, and the choice between
+them."""
 
 
-def shift_pixels(max_shift: float) -> int:
-    """A shift given as a fraction of the image (the seed's 0.1) or in whole pixels (2, 4...)."""
-    return int(round(max_shift * IMAGE_SIZE)) if 0 < max_shift < 1 else int(max_shift)
+def shift_pixels(max_shift: float, image_size: int) -> int:
+    """A shift given as a fraction of the image's ``image_size`` (the seed's 0.1) or in whole pixels (2, 4...)."""
+    return int(round(max_shift * image_size)) if 0 < max_shift < 1 else int(max_shift)
 
 
-def augment_options(augment: dict | None) -> tuple[int, bool, str]:
-    """(maximum shift in pixels, random horizontal flip, fill mode) from a variant's ``augment`` settings."""
+def augment_options(augment: dict | None, image_size: int) -> tuple[int, bool, str]:
+    """(maximum shift in pixels, random horizontal flip, fill mode) from a variant's ``augment`` settings, for images
+    of ``image_size`` pixels."""
     augment = augment or {}
     fill = augment.get("fill", "reflect")
     if fill not in ("nearest", "reflect"):
         raise ValueError(f"unknown fill {fill!r}; use 'nearest' or 'reflect'")
-    return shift_pixels(augment.get("shift", 0)), bool(augment.get("flip", False)), fill
+    return shift_pixels(augment.get("shift", 0), image_size), bool(augment.get("flip", False)), fill
 
 
 def full_batches(images: int, batch_size: int) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""What the fast recipes need beyond Keras's own optimizers and schedules (registered, so checkpoints load)."""
+"""A variant's optimizer and learning-rate schedule from its ``train`` settings, with what the fast recipes need
+beyond Keras's own (registered, so checkpoints load)."""
 
 import keras
 
@@ -48,3 +49,40 @@ class BiasScaledSGD(keras.optimizers.SGD):
 
     def get_config(self):
         return super().get_config() | {"bias_lr_scale": self.bias_lr_scale}
+
+
+def learning_rate(train: dict, steps_per_epoch: int):
+    """The peak learning rate, or its schedule over ``epochs * steps_per_epoch`` steps (warm-up included)."""
+    lr = train["lr"]
+    total_steps = train["epochs"] * steps_per_epoch
+    schedule = train.get("schedule", "constant")
+    if "warmup_fraction" in train:  # scales with the epochs, so a budget or a benchmark keeps the schedule's shape
+        warmup = int(train["warmup_fraction"] * total_steps)
+    else:
+        warmup = int(train.get("warmup_epochs", 0) * steps_per_epoch)
+    if schedule == "triangular":
+        return Triangular(lr, total_steps, warmup, train.get("initial_lr_fraction", 0.2), train.get("final_lr_fraction", 0.0))
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * train.get("initial_lr_fraction", 0.1) if warmup else lr,
+            decay_steps=max(1, total_steps - warmup),
+            alpha=train.get("final_lr_fraction", 0.0),
+            warmup_target=lr if warmup else None,
+            warmup_steps=warmup,
+        )
+    return lr
+
+
+def make_optimizer(train: dict, steps_per_epoch: int):
+    """The variant's optimizer (adam, sgd or rmsprop) with its schedule and, with ``ema``, a moving average."""
+    lr = learning_rate(train, steps_per_epoch)
+    ema = {"use_ema": True, "ema_momentum": train["ema"]} if train.get("ema") else {}
+    name = train["optimizer"]
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, **ema)
+    if name == "sgd":
+        return BiasScaledSGD(learning_rate=lr, momentum=train.get("momentum", 0.9), nesterov=train.get("nesterov", True),
+                             bias_lr_scale=train.get("bias_lr_scale", 1.0), **ema)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr, **ema)
+    raise ValueError(f"unknown optimizer {name!r}; use adam, sgd or rmsprop")

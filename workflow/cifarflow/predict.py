@@ -1,15 +1,15 @@
 """Classify image files with a trained cifarflow model (the logic behind ``cifarflow predict``).
 
-How a picture becomes the model's input (32x32 RGB, uint8):
+How a picture becomes the model's input (RGB, uint8, of the model's image size: 32x32 for CIFAR):
 
 1. Decoded with Pillow (first frame of an animation), turned upright by its EXIF orientation.
 2. Converted to RGB: grayscale and palette images are expanded to three channels; an image with transparency
    (RGBA, LA, a palette or grayscale with a transparent colour) is composited on a **white** background;
    16-bit images are scaled to 8 bits.
-3. Resized to 32x32 with Pillow's **bicubic** filter, which averages over the whole source area when shrinking.
+3. Resized to the model's size with Pillow's **bicubic** filter, which averages over the whole source area when shrinking.
    ``fit="crop"`` (the default) first cuts the largest centred square, so objects keep their proportions, as in
    the square CIFAR pictures; ``fit="stretch"`` resizes the whole image, changing its aspect ratio.
-   A 32x32 RGB image is used exactly as stored.
+   An RGB image of the model's size is used exactly as stored.
 
 TensorFlow is imported only when a model is loaded, so argument errors and ``--help`` answer at once.
 """
@@ -25,7 +25,6 @@ import numpy as np
 from .calibration import scale_probabilities, uses_temperature
 from .tta import tta_views
 
-IMAGE_SIZE = 32
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 FITS = ("crop", "stretch")
 
@@ -75,8 +74,8 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def load_image(path: Path, fit: str = "crop") -> tuple[np.ndarray, dict]:
-    """One image file as a (32, 32, 3) uint8 array, plus its original size and mode. Raises on unreadable files."""
+def load_image(path: Path, size: int, fit: str = "crop") -> tuple[np.ndarray, dict]:
+    """One image file as a (size, size, 3) uint8 array, plus its original size and mode. Raises on unreadable files."""
     from PIL import Image, ImageOps
 
     if fit not in FITS:
@@ -85,7 +84,7 @@ def load_image(path: Path, fit: str = "crop") -> tuple[np.ndarray, dict]:
         opened.load()  # decode now, so a truncated or corrupt file fails here
         info = {"width": opened.width, "height": opened.height, "mode": opened.mode, "format": opened.format}
         image = to_rgb(ImageOps.exif_transpose(opened))
-    size = (IMAGE_SIZE, IMAGE_SIZE)
+    size = (size, size)
     if image.size != size:
         if fit == "crop":
             image = ImageOps.fit(image, size, method=Image.Resampling.BICUBIC)
@@ -107,19 +106,20 @@ def describe_error(error: Exception) -> str:
     return f"cannot read image: {text}"
 
 
-def load_images(files: list[Path], fit: str = "crop") -> tuple[list[Path], np.ndarray, list[dict], list[tuple[str, str]]]:
-    """Decode every file that can be decoded: (files, images N x 32 x 32 x 3, infos, errors)."""
+def load_images(files: list[Path], size: int,
+                fit: str = "crop") -> tuple[list[Path], np.ndarray, list[dict], list[tuple[str, str]]]:
+    """Decode every file that can be decoded: (files, images N x size x size x 3, infos, errors)."""
     good, images, infos, errors = [], [], [], []
     for path in files:
         try:
-            image, info = load_image(path, fit)
+            image, info = load_image(path, size, fit)
         except Exception as error:  # noqa: BLE001 - any file may fail in its own way; report it and go on
             errors.append((str(path), describe_error(error)))
             continue
         good.append(path)
         images.append(image)
         infos.append(info)
-    array = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    array = np.stack(images) if images else np.zeros((0, size, size, 3), dtype=np.uint8)
     return good, array, infos, errors
 
 
@@ -128,12 +128,13 @@ def load_images(files: list[Path], fit: str = "crop") -> tuple[list[Path], np.nd
 
 @dataclass
 class Classifier:
-    """A loaded model with its class names; ``tta`` and ``temperature`` when the model needs its test-time averaging
-    and temperature scaling done outside."""
+    """A loaded model with its class names and input image size; ``tta`` and ``temperature`` when the model needs its
+    test-time averaging and temperature scaling done outside."""
 
     path: Path
     classes: list[str]
     predict_fn: object = field(repr=False)
+    image_size: int  # the model's input: square images of this many pixels
     tta: dict | None = None
     temperature: float | None = None
 
@@ -204,9 +205,9 @@ def load_classifier(model: str | None = None, run_dir: str = ".", classes: str |
     with native_stderr_silenced():
         import keras  # noqa: F401 - imports TensorFlow
     if model_path.is_dir():
-        predict_fn, outputs = _load_saved_model(model_path)
+        predict_fn, outputs, image_size = _load_saved_model(model_path)
     else:
-        predict_fn, outputs = _load_keras(model_path)
+        predict_fn, outputs, image_size = _load_keras(model_path)
     class_file = Path(classes) if classes else find_classes(model_path, run)
     if class_file is not None:
         try:
@@ -217,7 +218,7 @@ def load_classifier(model: str | None = None, run_dir: str = ".", classes: str |
             raise PredictError(f"{class_file} does not list the model's {outputs} class names")
     else:
         names = [f"class_{i}" for i in range(outputs)]
-    return Classifier(model_path, [str(n) for n in names], predict_fn, *outside_processing(model_path))
+    return Classifier(model_path, [str(n) for n in names], predict_fn, image_size, *outside_processing(model_path))
 
 
 def _load_keras(path: Path):
@@ -228,7 +229,10 @@ def _load_keras(path: Path):
     except Exception as error:  # noqa: BLE001 - many formats of failure; the message is what matters
         raise PredictError(f"cannot load the Keras model {path}: {error}") from None
     # Calling the model directly avoids building a predict loop: fast for the few images of a command line.
-    return (lambda batch: keras.ops.convert_to_numpy(model(batch, training=False))), int(model.output.shape[-1])
+    def predict_fn(batch):
+        return keras.ops.convert_to_numpy(model(batch, training=False))
+
+    return predict_fn, int(model.output.shape[-1]), int(model.input.shape[1])
 
 
 def _load_saved_model(path: Path):
@@ -239,7 +243,9 @@ def _load_saved_model(path: Path):
     except Exception as error:  # noqa: BLE001
         raise PredictError(f"cannot load the SavedModel {path}: {error}") from None
     output = next(iter(serve.structured_outputs))
-    return (lambda batch: serve(image=tf.constant(batch))[output].numpy()), int(serve.structured_outputs[output].shape[-1])
+    image_size = int(serve.structured_input_signature[1]["image"].shape[1])
+    outputs = int(serve.structured_outputs[output].shape[-1])
+    return (lambda batch: serve(image=tf.constant(batch))[output].numpy()), outputs, image_size
 
 
 # --- results -------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     models = {}
     for name in args.variants:
         settings = variant_settings(config, name)
-        models[name] = (build_model(settings, 10, [125.0] * 3, [63.0] * 3), tta_settings(settings["train"]))
+        models[name] = (build_model(settings, 10, [125.0] * 3, [63.0] * 3, images.shape[1:]), tta_settings(settings["train"]))
         calibrated_probabilities(models[name][0], images[:500], models[name][1], 1.5)  # warm-up: graph building
     seconds = {name: [] for name in models}
     for _ in range(args.repeats):

@@ -1,8 +1,8 @@
 """Train/validation/test splits and normalization statistics, cached as uncompressed ``.npz`` files.
 
-Each split file holds ``images`` (uint8, N x 32 x 32 x 3, channels last) and ``labels`` (int16, N): 3 KiB per
-image, loaded in well under a second, with no float copy on disk. ``normalization.json`` holds the per-channel
-mean and standard deviation of the training split, in 0-255 pixel units.
+Each split file holds ``images`` (uint8, N x height x width x channels, channels last; 32 x 32 x 3 for CIFAR) and
+``labels`` (int16, N): 3 KiB per CIFAR image, loaded in well under a second, with no float copy on disk.
+``normalization.json`` holds the per-channel mean and standard deviation of the training split, in 0-255 pixel units.
 """
 
 from pathlib import Path
@@ -26,14 +26,11 @@ def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def split_batches(
     batches: dict[str, Batch], spec: DatasetSpec, validation_batches: list[str], validation_size: int
 ) -> dict[str, Batch]:
-    """Build train/val/test. CIFAR-10: whole batches for validation; CIFAR-100: the last ``validation_size`` of train."""
+    """Build train/val/test. Several training batches (CIFAR-10): whole batches for validation; one (CIFAR-100): the
+    last ``validation_size`` images of it."""
     test = _concat([batches[name] for name in spec.test_batches])
+    spec.check_validation_batches(validation_batches)
     if len(spec.train_batches) > 1:
-        unknown = sorted(set(validation_batches) - set(spec.train_batches))
-        if unknown:
-            raise ValueError(f"validation_batches names {unknown}, which are not training batches of {spec.name}")
-        if set(validation_batches) == set(spec.train_batches):
-            raise ValueError("validation_batches takes every training batch: nothing is left to train on")
         val = _concat([batches[name] for name in spec.train_batches if name in validation_batches])
         train = _concat([batches[name] for name in spec.train_batches if name not in validation_batches])
     else:

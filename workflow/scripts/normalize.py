@@ -9,7 +9,7 @@ from cifarflow.splits import channel_stats, load_split, split_batches
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    spec = get_dataset(p.dataset)
+    spec = get_dataset(p.dataset, snakemake.config.get("datasets"))  # described in the config, or a known one
     batches = {name: Batch(*load_split(path)) for name, path in zip(spec.batches, snakemake.input.batches)}
     splits = split_batches(batches, spec, p.validation_batches, p.validation_size)
     for split, batch in splits.items():

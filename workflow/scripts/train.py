@@ -1,7 +1,7 @@
 import pandas as pd
 
 import stage  # noqa: F401
-from cifarflow.backend import backend_record, prepare_training
+from cifarflow.backend import backend_record, configure_training, prepare_training
 from cifarflow.runlog import logged
 from cifarflow.fileio import load_json, save_json
 from cifarflow.splits import load_split
@@ -13,6 +13,7 @@ with logged(snakemake.log[0]):
     from cifarflow.training import train_variant
 
     out = snakemake.output
+    device = configure_training(snakemake.params.settings, threads)
     model, history, summary, checkpoint = train_variant(
         snakemake.params.settings,
         load_split(snakemake.input.train),
@@ -22,6 +23,7 @@ with logged(snakemake.log[0]):
         checkpoint_dir=snakemake.params.checkpoint_dir,
         threads=threads,
         live=LiveView(snakemake.params.events_dir, snakemake.params.live_figure, snakemake.params.settings),
+        device=device,
     )
     model.save(out.model)
     pd.DataFrame(history).to_csv(out.history, index=False)

@@ -8,7 +8,7 @@ from cifarflow.fileio import save_json
 from cifarflow.splits import save_batch
 
 with logged(snakemake.log[0]):
-    spec = get_dataset(snakemake.params.dataset)
+    spec = get_dataset(snakemake.params.dataset, snakemake.config.get("datasets"))  # described in the config, or a known one
     batches, names = load_batches(Path(snakemake.input.archive), spec, snakemake.params.label_mode)
     for name, path in zip(spec.batches, snakemake.output.batches):
         save_batch(path, batches[name])
