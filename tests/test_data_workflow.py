@@ -112,7 +112,7 @@ def test_a_decompression_bomb_is_refused_with_nothing_left(project, tmp_path, bo
 
 @pytest.mark.parametrize("override,message", [
     ("archiv=x", "'archiv' was unexpected"),
-    ("dataset=cifar1000", "'cifar1000' is not one of"),
+    ("dataset=cifar1000", "unknown dataset 'cifar1000'"),
     ("validation_size=many", "'many' is not of type 'integer'"),
     ("archive=/data/cifar.tar.gz", "'archive_md5' or 'archive_sha256' must be set"),
 ])
