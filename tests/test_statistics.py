@@ -247,6 +247,15 @@ def test_without_a_tie_the_leader_is_selected_whatever_the_rule():
     assert len(pairs) == 2 and set(pairs["verdict"]) == {"better", "worse"}
 
 
+def test_a_single_variant_is_selected_as_the_only_one():
+    summary, pairs = compare_all({"lead": tie_study()["lead"]}, 0.05, 100, 0, "val_accuracy")
+    assert pairs.empty and "verdict" in pairs.columns
+    ranked, selection = select_with_ties(summary, pairs, "val_accuracy", "least_training_time")
+    assert list(ranked["verdict"]) == ["selected"] and selection["variant"] == "lead"
+    assert (selection["runner_up"], selection["margin"], selection["level"]) == (None, None, None)
+    assert selection["rule"] == "best mean val_accuracy: lead (0.8000); the only variant"
+
+
 def test_compare_all_compares_every_ordered_pair_as_compare_does():
     study = tie_study()
     summary, pairs = compare_all(study, level=0.1, resamples=500, seed=3, metric="val_accuracy")

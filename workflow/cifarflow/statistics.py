@@ -97,6 +97,7 @@ def summarize(runs: Runs, weights: np.ndarray, level: float) -> dict:
 
 
 def _summary(runs: Runs, resampled, level: float) -> dict:
+    """``resampled()`` gives the (resamples, 2) bootstrap means; called for one seed only."""
     per_seed = {"val_accuracy": runs.correct.mean(axis=1), "val_log_loss": runs.log_loss.mean(axis=1)}
     one_seed = len(runs.seeds) == 1
     bootstrap = percentile_interval(resampled(), level) if one_seed else None
@@ -224,7 +225,7 @@ def select_with_ties(summary: pd.DataFrame, pairs: pd.DataFrame, metric: str, ti
         candidates = candidates.sort_values(["parameters" if tie_rule == "fewest_parameters" else "training_seconds", "rank"])
     selected = candidates.iloc[0]
     against_selected = verdicts_against(pairs, selected["variant"], metric)
-    ranked["verdict"] = [against_selected.get(variant, "selected") if variant != selected["variant"] else "selected"
+    ranked["verdict"] = ["selected" if variant == selected["variant"] else against_selected.get(variant)
                          for variant in ranked["variant"]]
     tied = [variant for variant in ranked.loc[ranked["tied"], "variant"] if variant != leader]
     level = float(pairs["level"].iloc[0]) if len(pairs) else None
