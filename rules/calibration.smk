@@ -1,14 +1,14 @@
-# Calibration of every variant, from the validation predictions that `validate` stored (nothing is predicted again).
+# Calibration of every training, from the validation predictions that `validate` stored (nothing is predicted again).
 rule calibrate:
     input:
-        predictions="results/variants/{variant}/val_predictions.npz",
+        predictions=rules.validate.output.predictions,
         code=script_code("calibrate"),
     output:
-        calibration="results/variants/{variant}/calibration.json",
+        calibration=f"{TRAINING_DIR}/calibration.json",
     log:
-        "logs/calibrate/{variant}.log",
+        "logs/calibrate/{variant}/seed-{seed}.log",
     benchmark:
-        "benchmarks/calibrate/{variant}.tsv"
+        "benchmarks/calibrate/{variant}/seed-{seed}.tsv"
     params:
         bins=config["calibration_bins"],
     conda:

@@ -5,9 +5,10 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from cifarflow.architectures import check_architectures
 from cifarflow.codeinputs import package_modules
-from cifarflow.config import all_variants
+from cifarflow.config import all_variants, training_settings, variant_seeds
 from cifarflow.tta import tta_settings
 from cifarflow.datasets import dataset_of
+from cifarflow.migrate import old_trainings
 
 DATASET = dataset_of(config)
 PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
@@ -15,6 +16,15 @@ PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"
 
 VARIANTS = all_variants(config)
 check_architectures(VARIANTS)
+SEEDS = variant_seeds(config)
+if old_trainings("."):
+    raise ValueError(
+        f"this study was made before seeds ({', '.join(old_trainings('.'))} in results/variants/ without seed "
+        "folders): run `cifarflow migrate-seeds` here once to keep those trainings (or `cifarflow migrate-seeds -n` to see "
+        "what moves); snakemake would otherwise train them all again"
+    )
+# One training's files: each (variant, seed) is its own training.
+TRAINING_DIR = "results/variants/{variant}/seed-{seed}"
 # The training env: TensorFlow's CPU build, or its CUDA build for GPU nodes (train_env: gpu).
 TRAIN_ENV = {"cpu": "../envs/train.yaml", "gpu": "../envs/train-gpu.yaml"}[config["train_env"]]
 
@@ -74,6 +84,27 @@ def report_rule(name, input, output, params=None, script_name=None):
 
 wildcard_constraints:
     variant="|".join(re.escape(name) for name in VARIANTS),
+    seed=r"\d+",
+
+
+def every_training(pattern):
+    """``pattern`` for every (variant, seed) of the study."""
+    pairs = [(variant, seed) for variant, seeds in SEEDS.items() for seed in seeds]
+    return expand(pattern, zip, variant=[variant for variant, _ in pairs], seed=[seed for _, seed in pairs])
+
+
+def seeds_of_variant(pattern):
+    """An input function: ``pattern`` for every seed of the job's variant."""
+    return lambda wildcards: expand(pattern, variant=wildcards.variant, seed=SEEDS[wildcards.variant])
+
+
+def first_seed_of_variant(pattern):
+    """An input function: ``pattern`` for the first seed of the job's variant."""
+    return lambda wildcards: pattern.format(variant=wildcards.variant, seed=SEEDS[wildcards.variant][0])
+
+
+def settings_of_training(wildcards):
+    return training_settings(VARIANTS[wildcards.variant], wildcards.seed)
 
 
 def script_code(script):

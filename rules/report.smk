@@ -42,7 +42,7 @@ report_rule(
 
 report_rule(
     "plot_learning_curves",
-    input={"history": "results/variants/{variant}/history.csv"},
+    input={"histories": seeds_of_variant(f"{TRAINING_DIR}/history.csv")},
     output={
         "figure": figure(
             f"{FIGURES}/training/variants/{{variant}}.png",
@@ -58,7 +58,7 @@ report_rule(
 report_rule(
     "plot_all_learning_curves",
     input={
-        "histories": expand("results/variants/{variant}/history.csv", variant=VARIANTS),
+        "histories": every_training(f"{TRAINING_DIR}/history.csv"),
         "selection": "results/selection/selection.json",
     },
     output={
@@ -70,14 +70,17 @@ report_rule(
             "All variants",
         )
     },
-    params={"variants": list(VARIANTS), "reference": config["seed_test_accuracy"]},
+    params={"reference": config["seed_test_accuracy"]},
 )
 
 # --- architectures ------------------------------------------------------------------------------
 
 report_rule(
     "layer_table",
-    input={"model": "results/variants/{variant}/model.keras", "summary": "results/variants/{variant}/training.json"},
+    input={  # the architecture of the variant's first seed (every seed has the same)
+        "model": first_seed_of_variant(f"{TRAINING_DIR}/model.keras"),
+        "summary": first_seed_of_variant(f"{TRAINING_DIR}/training.json"),
+    },
     output={"table": figure(f"{FIGURES}/architectures/{{variant}}.html", "layer_table", "Layer table", ARCHITECTURES)},
     params={"keras_backend": config["keras_backend"]},
 )
@@ -97,9 +100,9 @@ report_rule(
 report_rule(
     "plot_regularization_sweep",
     input={
-        "summaries": expand("results/variants/{variant}/training.json", variant=VARIANTS),
-        "histories": expand("results/variants/{variant}/history.csv", variant=VARIANTS),
-        "metrics": expand("results/variants/{variant}/validation.json", variant=VARIANTS),
+        "summaries": every_training(f"{TRAINING_DIR}/training.json"),
+        "histories": every_training(f"{TRAINING_DIR}/history.csv"),
+        "variants": "results/selection/variants.csv",
         "selection": "results/selection/selection.json",
     },
     output={
@@ -108,7 +111,15 @@ report_rule(
         ),
         "table": f"{FIGURES}/selection/regularization_sweep.csv",
     },
-    params={"variants": list(VARIANTS)},
+)
+report_rule(
+    "plot_verdicts",
+    input={
+        "pairs": "results/selection/pairwise.csv",
+        "table": "results/selection/variants.csv",
+        "selection": "results/selection/selection.json",
+    },
+    output={"figure": figure(f"{FIGURES}/selection/verdicts.png", "verdicts", "Paired comparisons", SELECTION)},
 )
 
 # --- test ---------------------------------------------------------------------------------------
@@ -155,7 +166,7 @@ report_rule(
 report_rule(
     "plot_calibration",
     input={
-        "calibrations": expand("results/variants/{variant}/calibration.json", variant=VARIANTS),
+        "calibrations": every_training(f"{TRAINING_DIR}/calibration.json"),
         "selection": "results/selection/selection.json",
     },
     output={
@@ -232,6 +243,8 @@ report_rule(
     input={
         "notebook": os.path.relpath(os.path.join(workflow.basedir, "workflow", "notebooks", "analysis.ipynb")),
         "variants_table": "results/selection/variants.csv",
+        "comparisons_table": "results/selection/comparisons.csv",
+        "pairs_table": "results/selection/pairwise.csv",
         "selection": "results/selection/selection.json",
         "sweep_table": rules.plot_regularization_sweep.output.table,
         "test_metrics": "results/test/metrics.json",
@@ -266,9 +279,10 @@ report_rule(
 BENCHMARKS = [
     str(rules.unpack.benchmark),
     str(rules.normalize.benchmark),
-    *expand(str(rules.train.benchmark), variant=VARIANTS),
-    *expand(str(rules.validate.benchmark), variant=VARIANTS),
-    *expand(str(rules.calibrate.benchmark), variant=VARIANTS),
+    *every_training(str(rules.train.benchmark)),
+    *every_training(str(rules.validate.benchmark)),
+    *every_training(str(rules.calibrate.benchmark)),
+    str(rules.select_best.benchmark),
     str(rules.evaluate_test.benchmark),
     *expand(str(rules.corrupt_test.benchmark), corruption=config["corruptions"]),
     str(rules.evaluate_robustness.benchmark),

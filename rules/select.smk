@@ -1,17 +1,31 @@
+# Selection over seeds: every training's validation predictions compared on the same images (intervals, paired
+# bootstrap, McNemar), the best mean wins unless the tie rule picks another of the variants tied with it; then every
+# seed of the selected variant on the test split, read only now.
 rule select_best:
     input:
-        metrics=expand("results/variants/{variant}/validation.json", variant=VARIANTS),
-        models=expand("results/variants/{variant}/model.keras", variant=VARIANTS),
-        calibrations=expand("results/variants/{variant}/calibration.json", variant=VARIANTS),
+        metrics=every_training(f"{TRAINING_DIR}/validation.json"),
+        predictions=every_training(f"{TRAINING_DIR}/val_predictions.npz"),
+        calibrations=every_training(f"{TRAINING_DIR}/calibration.json"),
+        models=every_training(f"{TRAINING_DIR}/model.keras"),
         code=script_code("select_best"),
     output:
         table="results/selection/variants.csv",
+        trainings="results/selection/trainings.csv",
+        comparisons="results/selection/comparisons.csv",
+        pairs="results/selection/pairwise.csv",
         selection="results/selection/selection.json",
         model="results/selection/best_model.keras",
+        seed_models=directory("results/selection/seed_models"),
     log:
         "logs/select_best.log",
+    benchmark:
+        "benchmarks/select_best.tsv"
     params:
         metric=config["selection_metric"],
+        level=config["significance_level"],
+        resamples=config["bootstrap_resamples"],
+        bootstrap_seed=config["bootstrap_seed"],
+        tie_rule=config["tie_rule"],
         tta={name: tta(name) for name in VARIANTS},
         temperature_scaling=config["temperature_scaling"],
     conda:
@@ -24,6 +38,7 @@ rule evaluate_test:
     input:
         model=rules.select_best.output.model,
         selection=rules.select_best.output.selection,
+        seed_models=rules.select_best.output.seed_models,
         test="results/data/test.npz",
         classes="results/data/classes.json",
         code=script_code("evaluate_test"),
@@ -32,6 +47,7 @@ rule evaluate_test:
         confusion="results/test/confusion_matrix.csv",
         report="results/test/classification_report.csv",
         predictions="results/test/predictions.csv",
+        seeds="results/test/seeds.csv",  # every seed of the selected variant
     log:
         "logs/evaluate_test.log",
     benchmark:

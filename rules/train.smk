@@ -6,20 +6,20 @@ rule train:
         classes="results/data/classes.json",
         code=script_code("train"),
     output:
-        model="results/variants/{variant}/model.keras",
-        history="results/variants/{variant}/history.csv",
-        summary="results/variants/{variant}/training.json",
+        model=f"{TRAINING_DIR}/model.keras",
+        history=f"{TRAINING_DIR}/history.csv",
+        summary=f"{TRAINING_DIR}/training.json",
     log:
-        "logs/train/{variant}.log",
+        "logs/train/{variant}/seed-{seed}.log",
     benchmark:
-        "benchmarks/train/{variant}.tsv"
+        "benchmarks/train/{variant}/seed-{seed}.tsv"
     params:
-        settings=lambda wildcards: VARIANTS[wildcards.variant],
-        checkpoint_dir=lambda wildcards: f"checkpoints/{wildcards.variant}",
+        settings=settings_of_training,
+        checkpoint_dir="checkpoints/{variant}/seed-{seed}",
         keras_backend=config["keras_backend"],
         # watched while it trains, not outputs: TensorBoard events and the learning curves, after every epoch
-        events_dir=lambda wildcards: f"logs/tensorboard/{wildcards.variant}",
-        live_figure=lambda wildcards: f"logs/train/{wildcards.variant}.png",
+        events_dir="logs/tensorboard/{variant}/seed-{seed}",
+        live_figure="logs/train/{variant}/seed-{seed}.png",
     threads: config["train_threads"]
     resources:
         mem_mb=config["train_mem_mb"],
@@ -39,12 +39,12 @@ rule validate:
         val="results/data/val.npz",
         code=script_code("validate"),
     output:
-        metrics="results/variants/{variant}/validation.json",
-        predictions="results/variants/{variant}/val_predictions.npz",  # labels + probabilities, read by calibrate
+        metrics=f"{TRAINING_DIR}/validation.json",
+        predictions=f"{TRAINING_DIR}/val_predictions.npz",  # labels + probabilities, read by calibrate and the paired tests
     log:
-        "logs/validate/{variant}.log",
+        "logs/validate/{variant}/seed-{seed}.log",
     benchmark:
-        "benchmarks/validate/{variant}.tsv"
+        "benchmarks/validate/{variant}/seed-{seed}.tsv"
     params:
         tta=lambda wildcards: tta(wildcards.variant),
         keras_backend=config["keras_backend"],

@@ -232,22 +232,22 @@ def jax_study(tmp_path_factory, cifar10_archive):
 @pytest.mark.slow
 def test_the_keras_backend_setting_reaches_the_training(jax_study):
     for variant in ("small", "small_augmented"):
-        training = json.loads((jax_study / f"results/variants/{variant}/training.json").read_text())
+        training = json.loads((jax_study / f"results/variants/{variant}/seed-0/training.json").read_text())
         assert training["software"]["keras_backend"] == "jax" and training["software"]["jax"]
         assert training["backend"]["keras_backend"] == "jax" and training["backend"]["threads"] == 1
         share = training["backend"]["gpu_share"]
         assert share["gpu"] in ("0", "1") and share["shares_per_gpu"] == 1
-        log = (jax_study / f"logs/train/{variant}.log").read_text()
+        log = (jax_study / f"logs/train/{variant}/seed-0.log").read_text()
         assert f"GPU share: GPU {share['gpu']}, share 1 of 1" in log and "threads: 1 (Snakemake gave the job 1;" in log
         # no GPU here: the job says that the GPU it was given is not used, and records it
         assert training["device"] == "CPU" and "but jax finds none" in training["backend"]["gpu_unused"]
         assert "WARNING: this job was given a GPU (GPU share" in log
-    assert "Keras backend: jax, on the CPU" in (jax_study / "logs/validate/small.log").read_text()
+    assert "Keras backend: jax, on the CPU" in (jax_study / "logs/validate/small/seed-0.log").read_text()
 
 
 @pytest.mark.slow
 def test_a_jax_trained_model_is_evaluated_and_exported(jax_study):
-    validation = json.loads((jax_study / "results/variants/small/validation.json").read_text())
+    validation = json.loads((jax_study / "results/variants/small/seed-0/validation.json").read_text())
     assert 0 <= validation["val_accuracy"] <= 1 and validation["epochs"] == 2
     metrics = json.loads((jax_study / "results/test/metrics.json").read_text())
     assert metrics["variant"] in ("small", "small_augmented")

@@ -80,5 +80,5 @@ def test_the_whole_study_runs_on_a_dataset_described_in_the_config(tmp_path, sha
     assert metadata["input"]["shape"] == [None, 24, 24, 3] and metadata["classes"] == SHAPES
     predictions = pd.read_csv(study / "results/test/predictions.csv")
     assert len(predictions) == 40 and set(predictions["true"]) == set(SHAPES)
-    training = json.loads((study / "results/variants/small/training.json").read_text())
+    training = json.loads((study / "results/variants/small/seed-0/training.json").read_text())
     assert training["parameters"] == 2_233_898 - 512 * 64 * (8 * 8 - 6 * 6) - 6 * 513  # lenet2 on 24x24, 4 classes

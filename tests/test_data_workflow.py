@@ -132,18 +132,20 @@ def test_cifar100_with_coarse_labels(project, cifar100_archive):
         assert len(val["labels"]) == 40 and val["labels"].max() < 20
 
 
-def test_default_config_lists_one_train_job_per_seed_variant(tmp_path):
+def test_default_config_lists_one_train_job_per_variant_and_seed(tmp_path):
     result = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32)
     trained = [job for job in planned_jobs(result) if job.startswith("train:")]
     seed_variants = ["model1", "model2", "model3", "model3_l2_0", "model3_l2_5e-5", "model3_l2_5e-4",
                      "model3_l2_0.05", "model3_dropout", "model3_l2_5e-4_dropout"]
-    assert trained == sorted(f"train:variant={name}" for name in seed_variants + ["fast", "fast94", "quick"])
+    assert trained == sorted(f"train:variant={name}, seed={seed}" for name in seed_variants + ["fast", "fast94", "quick"]
+                             for seed in (0, 1, 2))
 
 
 def test_only_variants_picks_variants_and_rejects_unknown_names(tmp_path):
     result = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32,
                              configs=(REPO / "config.yaml", REPO / "configs/laptop.yaml"))
-    assert "train:variant=quick" in planned_jobs(result) and "train:variant=fast94" not in planned_jobs(result)
+    trained = [job.split(",")[0] for job in planned_jobs(result) if job.startswith("train:")]
+    assert "train:variant=quick" in trained and "train:variant=fast94" not in trained
     bad = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32, "only_variants=[model9]",
                           check=False)
     assert bad.returncode != 0 and "only_variants names ['model9']" in bad.stdout + bad.stderr

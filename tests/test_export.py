@@ -35,7 +35,8 @@ def test_export_files(tiny_study):
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
     assert metadata["classes"] == classes and metadata["parameters"] > 0
     assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
-    fitted = json.loads((tiny_study / f"results/variants/{selection['variant']}/calibration.json").read_text())["temperature"]
+    exported = f"results/variants/{selection['variant']}/seed-{selection['exported_seed']}"
+    fitted = json.loads((tiny_study / exported / "calibration.json").read_text())["temperature"]
     assert metadata["temperature"] == selection["temperature"] == fitted  # configs/tiny.yaml: temperature scaling on
     assert metadata["temperature_in_model"] and "temperature-scaled" in metadata["output"]["meaning"]
 

@@ -131,10 +131,10 @@ def write_epochs(folder: Path, history: list[dict], until: int, epochs: int = 6)
 
 
 def test_tiny_study_has_events_and_a_picture_of_every_training(tiny_study):
-    for variant in ("small", "small_augmented"):
-        history = pd.read_csv(tiny_study / f"results/variants/{variant}/history.csv").to_dict("records")
-        assert_events_match(tiny_study / "logs/tensorboard" / variant, history)
-        assert_png(tiny_study / f"logs/train/{variant}.png")
+    for variant, seed in (("small", 0), ("small_augmented", 0), ("small_augmented", 1)):
+        history = pd.read_csv(tiny_study / f"results/variants/{variant}/seed-{seed}/history.csv").to_dict("records")
+        assert_events_match(tiny_study / f"logs/tensorboard/{variant}/seed-{seed}", history)
+        assert_png(tiny_study / f"logs/train/{variant}/seed-{seed}.png")
 
 
 def test_resume_drops_events_beyond_the_checkpoint_and_writes_those_a_kill_left_out(tmp_path):

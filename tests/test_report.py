@@ -26,6 +26,7 @@ FIGURES = [
     "results/figures/training/all_variants.png",
     "results/figures/selection/variants.png",
     "results/figures/selection/regularization_sweep.png",
+    "results/figures/selection/verdicts.png",
     "results/figures/test/confusion_matrix.png",
     "results/figures/test/class_metrics.png",
     "results/figures/test/samples.png",

@@ -1,37 +1,8 @@
-"""Selection: the ranking and its tie rules, and the protocol: the test split is read only after selection."""
+"""Selection's protocol: the test split is read only after selection (its statistics: test_statistics.py)."""
 
 import json
 
-import pytest
-
-from cifarflow.evaluation import select_best
 from conftest import TINY_CONFIG, dag_jobs, dry_run_of_repo
-
-
-def metrics(name, accuracy, log_loss):
-    return {"variant": name, "val_accuracy": accuracy, "val_log_loss": log_loss}
-
-
-def test_equal_accuracy_goes_to_the_lower_log_loss():
-    table, selection = select_best([metrics("a", 0.8, 0.70), metrics("b", 0.8, 0.60), metrics("c", 0.7, 0.1)])
-    assert selection["variant"] == "b" and selection["runner_up"] == "a" and selection["margin"] == 0
-    assert list(table["variant"]) == ["b", "a", "c"] and list(table["rank"]) == [1, 2, 3]
-
-
-def test_equal_accuracy_and_log_loss_go_to_the_first_name():
-    _, selection = select_best([metrics("zeta", 0.8, 0.6), metrics("alpha", 0.8, 0.6)])
-    assert selection["variant"] == "alpha"
-
-
-def test_by_log_loss_ties_go_to_the_higher_accuracy():
-    _, selection = select_best([metrics("a", 0.7, 0.5), metrics("b", 0.8, 0.5), metrics("c", 0.9, 0.6)],
-                               metric="val_log_loss")
-    assert selection["variant"] == "b" and selection["runner_up"] == "a"
-
-
-def test_an_unknown_metric_is_refused():
-    with pytest.raises(ValueError, match="unknown selection metric 'test_accuracy'"):
-        select_best([metrics("a", 0.7, 0.5)], metric="test_accuracy")
 
 
 def ancestors(jobs: list[dict], rule: str) -> list[dict]:

@@ -31,17 +31,17 @@ def test_study_outputs(tiny_study):
     predictions = pd.read_csv(tiny_study / "results/test/predictions.csv")
     assert len(predictions) == 50
     assert_float32_close(predictions.filter(like="p_").sum(axis=1), np.ones(50), ulps=NETWORK_ULPS)
-    training = json.loads((tiny_study / "results/variants/small/training.json").read_text())
+    training = json.loads((tiny_study / "results/variants/small/seed-0/training.json").read_text())
     assert training["software"]["tensorflow"] and training["settings"]["train"]["epochs"] == 2
     assert training["backend"] == {"keras_backend": "tensorflow", "threads": 1, "threads_requested": 1, "gpu_share": None,
                                    "device": "CPU", "device_name": None}
-    log = (tiny_study / "logs/train/small.log").read_text()
+    log = (tiny_study / "logs/train/small/seed-0.log").read_text()
     assert "threads: 1 (Snakemake gave the job 1;" in log and "no GPU found: training on the CPU" in log
-    validation = json.loads((tiny_study / "results/variants/small/validation.json").read_text())
+    validation = json.loads((tiny_study / "results/variants/small/seed-0/validation.json").read_text())
     assert validation["parameters"] == 2_233_898 and validation["best_epoch"] in (1, 2)
-    history = pd.read_csv(tiny_study / "results/variants/small/history.csv")
+    history = pd.read_csv(tiny_study / "results/variants/small/seed-0/history.csv")
     assert list(history["epoch"]) == [1, 2]
-    assert not (tiny_study / "checkpoints/small").exists()  # removed once the model is saved
+    assert not (tiny_study / "checkpoints/small/seed-0").exists()  # removed once the model is saved
 
 
 def ece_from_predictions(table: pd.DataFrame, confidence: str, bins: int = 15) -> float:
@@ -58,17 +58,21 @@ def ece_from_predictions(table: pd.DataFrame, confidence: str, bins: int = 15) -
 
 def test_calibration_outputs(tiny_study):
     selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
-    for variant in ("small", "small_augmented"):
-        with np.load(tiny_study / f"results/variants/{variant}/val_predictions.npz") as stored:
+    for variant, seed in (("small", 0), ("small_augmented", 0), ("small_augmented", 1)):
+        training = tiny_study / f"results/variants/{variant}/seed-{seed}"
+        with np.load(training / "val_predictions.npz") as stored:
             labels, probs = stored["labels"], stored["probabilities"]
-        validation = json.loads((tiny_study / f"results/variants/{variant}/validation.json").read_text())
+        validation = json.loads((training / "validation.json").read_text())
         assert probs.shape == (len(labels), 10) and len(labels) == 50
         assert np.mean(probs.argmax(axis=1) == labels) == validation["val_accuracy"]  # the very predictions scored
-        calibration = json.loads((tiny_study / f"results/variants/{variant}/calibration.json").read_text())
+        calibration = json.loads((training / "calibration.json").read_text())
+        assert (calibration["variant"], calibration["seed"], validation["seed"]) == (variant, seed, seed)
         assert calibration["bins"] == 15 and 0.05 <= calibration["temperature"] <= 20
         assert calibration["calibrated"]["nll"] <= calibration["uncalibrated"]["nll"] + 1e-9  # fitted to lower it
         if variant == selection["variant"]:
-            assert selection["temperature"] == calibration["temperature"]
+            assert selection["temperatures"][str(seed)] == calibration["temperature"]
+            if seed == selection["exported_seed"]:
+                assert selection["temperature"] == calibration["temperature"]
     metrics = json.loads((tiny_study / "results/test/metrics.json").read_text())
     predictions = pd.read_csv(tiny_study / "results/test/predictions.csv")
     # the ECE anyone computes from predictions.csv is the pipeline's (the file holds 6 significant digits)
@@ -139,17 +143,17 @@ def trained(jobs):
 def test_editing_one_variant_reruns_only_that_variant_and_what_follows(own_tiny_study, cifar10_archive, tmp_path):
     config = edited_config(tmp_path, lambda c: c["variants"]["small"].update(weight_decay=2e-4))
     jobs = dry_run(own_tiny_study, cifar10_archive, config)
-    assert trained(jobs) == ["train:variant=small"]
-    assert {"validate:variant=small", "select_best", "evaluate_test"} <= set(jobs)
-    assert "validate:variant=small_augmented" not in jobs
+    assert trained(jobs) == ["train:variant=small, seed=0"]
+    assert {"validate:variant=small, seed=0", "select_best", "evaluate_test"} <= set(jobs)
+    assert not any(job.startswith("validate:variant=small_augmented") for job in jobs)
     assert not any(job.startswith(("download", "unpack", "normalize")) for job in jobs)
 
 
 def test_adding_a_variant_trains_only_the_new_one(own_tiny_study, cifar10_archive, tmp_path):
     config = edited_config(tmp_path, lambda c: c["variants"].update(small_more={"arch": "lenet2", "dropout": False}))
     jobs = dry_run(own_tiny_study, cifar10_archive, config)
-    assert trained(jobs) == ["train:variant=small_more"]
-    assert "validate:variant=small" not in jobs
+    assert trained(jobs) == ["train:variant=small_more, seed=0"]
+    assert not any(job.startswith("validate:variant=small,") for job in jobs)
 
 
 def edit_and_restore(path, snippet="\n# edited\n"):
@@ -169,13 +173,15 @@ def test_changing_a_stage_reruns_it_and_what_follows(own_tiny_study, cifar10_arc
     with edit_and_restore(own_tiny_study / "workflow/cifarflow/evaluation.py"):
         jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert trained(jobs) == []
-    assert {"validate:variant=small", "validate:variant=small_augmented", "select_best", "evaluate_test"} <= set(jobs)
+    validated = {"validate:variant=small, seed=0", "validate:variant=small_augmented, seed=1"}
+    assert validated | {"select_best", "evaluate_test"} <= set(jobs)
     with edit_and_restore(own_tiny_study / "workflow/scripts/evaluate_test.py", "\nprint('edited')\n"):
         jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert "evaluate_test" in jobs and "select_best" not in jobs and trained(jobs) == []
     with edit_and_restore(own_tiny_study / "workflow/cifarflow/models.py"):
         jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
-    assert trained(jobs) == ["train:variant=small", "train:variant=small_augmented"]
+    assert trained(jobs) == ["train:variant=small, seed=0", "train:variant=small_augmented, seed=0",
+                            "train:variant=small_augmented, seed=1"]
     assert planned_jobs(snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive))) == []
 
 
@@ -191,12 +197,12 @@ def long_config(folder, epochs=EPOCHS, **train):
 def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
     project = copy_project(tmp_path / "project")
     config = long_config(tmp_path)
-    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/model.keras"]
+    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/seed-0/model.keras"]
     snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--", "normalize", config=config)
     command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config),
                "--replace-workflow-config", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    checkpoint = Checkpoint(project / "checkpoints/slow", key="")
+    checkpoint = Checkpoint(project / "checkpoints/slow/seed-0", key="")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if checkpoint.epochs() and checkpoint.epochs()[0].name >= "epoch_0003":
@@ -207,13 +213,13 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
     process.wait()
     killed = json.loads((checkpoint.epochs()[0] / "state.json").read_text())
     done = killed["epochs_done"]
-    assert 3 <= done < EPOCHS and not (project / "results/variants/slow/model.keras").exists()
+    assert 3 <= done < EPOCHS and not (project / "results/variants/slow/seed-0/model.keras").exists()
 
     snakemake(project, "--unlock", *args, config=config)  # what snakemake asks for after a power cut
     snakemake(project, "--rerun-incomplete", *args, config=config)
-    log = (project / "logs/train/slow.log").read_text()
+    log = (project / "logs/train/slow/seed-0.log").read_text()
     assert f"resuming from the checkpoint after epoch {done} of {EPOCHS}" in log
-    history = pd.read_csv(project / "results/variants/slow/history.csv")
+    history = pd.read_csv(project / "results/variants/slow/seed-0/history.csv")
     assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
     # the epochs done before the kill were not trained again: their records are the killed run's own
     assert list(history["seconds"][:done]) == pytest.approx([row["seconds"] for row in killed["history"]])
@@ -224,7 +230,7 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
     uninterrupted = copy_project(tmp_path / "uninterrupted")
     snakemake(uninterrupted, *args, config=config)
     metrics = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
-    expected = pd.read_csv(uninterrupted / "results/variants/slow/history.csv")
+    expected = pd.read_csv(uninterrupted / "results/variants/slow/seed-0/history.csv")
     assert history[metrics].equals(expected[metrics])
 
 
@@ -232,7 +238,7 @@ def test_diverging_training_fails_with_a_clear_message(tmp_path, cifar10_archive
     project = copy_project(tmp_path / "project")
     config = long_config(tmp_path, epochs=1, optimizer="sgd", lr=1.0e12)
     result = snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--",
-                       "results/variants/slow/model.keras", config=config, check=False)
+                       "results/variants/slow/seed-0/model.keras", config=config, check=False)
     assert result.returncode != 0
     assert "ERROR: training loss became" in result.stderr and "lower the learning rate" in result.stderr
-    assert not (project / "results/variants/slow/model.keras").exists()
+    assert not (project / "results/variants/slow/seed-0/model.keras").exists()

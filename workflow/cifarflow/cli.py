@@ -40,6 +40,13 @@ ends with an error), waiting (not started). Variants come from DIR/config.yaml a
 does, plus any that have files in DIR.
 """
 
+MIGRATE_HELP = """\
+Keep the trainings of a study made before seeds. Each variant's files in results/variants/VARIANT/ (model,
+history, training and validation records, validation predictions, calibration) and its logs and benchmarks move to
+the folder of the seed its training.json records (results/variants/VARIANT/seed-SEED/ ...), time stamps kept, so
+snakemake retrains only the seeds that are new. Run it once, before the first snakemake run after the update.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cifarflow", description="cifarflow: the CIFAR CNN study workflow's command line.")
@@ -68,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the config files given to snakemake (they name the variants not started yet)")
     status.add_argument("--replace-workflow-config", action="store_true",
                         help="as given to snakemake: the config files replace DIR/config.yaml")
+
+    migrate = commands.add_parser("migrate-seeds", help="keep a study made before seeds: move its trainings to seed folders",
+                                  description=MIGRATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    migrate.add_argument("--dir", default=".", metavar="DIR", help="the study's folder (default: the current folder)")
+    migrate.add_argument("-n", "--dry-run", action="store_true", help="print what would move, move nothing")
     return parser
 
 
@@ -131,8 +143,27 @@ def status_command(args) -> int:
     return 0
 
 
+def migrate_command(args) -> int:
+    from pathlib import Path
+
+    from .migrate import migrate
+
+    directory = Path(args.dir)
+    if not (directory / "results" / "variants").is_dir():
+        print(f"cifarflow migrate-seeds: {directory} has no results/variants/: nothing to migrate", file=sys.stderr)
+        return 2
+    lines = migrate(directory, dry_run=args.dry_run)
+    for line in lines:
+        print(("would move " if args.dry_run else "moved ") + line)
+    done = "to move" if args.dry_run else "moved"
+    print(f"{len(lines)} file(s) {done}" + ("" if lines else ": the study already has the seed layout"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "migrate-seeds":
+        return migrate_command(args)
     if args.command == "predict":
         return predict_command(args)
     if args.command == "status":

@@ -22,6 +22,9 @@ def sorted_keys(value):
 
 def variant_settings(config: dict, name: str) -> dict:
     settings = deep_merge(config["defaults"], config["variants"][name])
+    # the seed is set per training (training_settings), so adding one retrains no other; here the first one
+    settings.pop("seeds", None)
+    settings["train"]["seed"] = seeds_of(config, name)[0]
     settings["name"] = name
     if name in config.get("budget_exempt", []):
         return sorted_keys(settings)
@@ -44,3 +47,18 @@ def all_variants(config: dict) -> dict[str, dict]:
     if unknown:
         raise ValueError(f"budget_exempt names {unknown}, which are not in variants: {names}")
     return {name: variant_settings(config, name) for name in sorted(names) if name in chosen}
+
+
+def seeds_of(config: dict, name: str) -> list[int]:
+    """The seeds variant ``name`` trains with: its own ``seeds``, else the study's (default [0]), sorted."""
+    return sorted(set(config["variants"][name].get("seeds") or config.get("seeds") or [0]))
+
+
+def variant_seeds(config: dict) -> dict[str, list[int]]:
+    """Each chosen variant's seeds."""
+    return {name: seeds_of(config, name) for name in all_variants(config)}
+
+
+def training_settings(settings: dict, seed: int) -> dict:
+    """One training's settings: the variant's, trained with ``seed``."""
+    return deep_merge(settings, {"train": {"seed": int(seed)}})

@@ -1,4 +1,4 @@
-"""Validation metrics, selection of the best variant, and the test-set evaluation."""
+"""Validation metrics and the test-set evaluation (of each seed and over seeds)."""
 
 import numpy as np
 import pandas as pd
@@ -51,28 +51,22 @@ def validation_metrics(variant: str, labels: np.ndarray, probs: np.ndarray, hist
     }
 
 
-def select_best(metrics: list[dict], metric: str = "val_accuracy") -> tuple[pd.DataFrame, dict]:
-    """Rank variants by ``metric`` (higher accuracy / lower loss is better), ties broken by lower validation log-loss."""
-    table = pd.DataFrame(metrics)
-    if metric == "val_accuracy":
-        table = table.sort_values(["val_accuracy", "val_log_loss", "variant"], ascending=[False, True, True])
-    elif metric == "val_log_loss":
-        table = table.sort_values(["val_log_loss", "val_accuracy", "variant"], ascending=[True, False, True])
-    else:
-        raise ValueError(f"unknown selection metric {metric!r}; use val_accuracy or val_log_loss")
-    table = table.reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    best = table.iloc[0]
-    runner_up = table.iloc[1] if len(table) > 1 else None
-    selection = {
-        "variant": best["variant"],
-        "metric": metric,
-        "val_accuracy": float(best["val_accuracy"]),
-        "val_log_loss": float(best["val_log_loss"]),
-        "runner_up": None if runner_up is None else runner_up["variant"],
-        "margin": None if runner_up is None else float(abs(best[metric] - runner_up[metric])),
-    }
-    return table, selection
+def seed_spread(seeds: list[dict]) -> dict:
+    """Mean and standard deviation over seeds (``seeds``: one dict with accuracy and log_loss per seed); the standard
+    deviation is None for a single seed."""
+    spread = {"n_seeds": len(seeds), "seeds": [int(record["seed"]) for record in seeds]}
+    for key in ("accuracy", "log_loss"):
+        values = np.array([record[key] for record in seeds], dtype=np.float64)
+        spread[f"{key}_mean"] = float(values.mean())
+        spread[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+
+    def plus_minus(key):
+        return f" ± {spread[key]:.4f}" if spread[key] is not None else ""
+
+    spread["text"] = (f"accuracy {spread['accuracy_mean']:.4f}{plus_minus('accuracy_std')}, log-loss "
+                      f"{spread['log_loss_mean']:.4f}{plus_minus('log_loss_std')} (mean ± std over {len(seeds)} "
+                      f"seed{'s' if len(seeds) > 1 else ''})")
+    return spread
 
 
 def test_report(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict:

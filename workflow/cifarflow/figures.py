@@ -122,6 +122,8 @@ def learning_curves(history: pd.DataFrame, variant: str, path, reference: float 
     for ax, metric, title in ((axes[0], "loss", "Log-loss"), (axes[1], "accuracy", "Accuracy")):
         ax.plot(epochs, history[metric], "o-", color=TRAIN, ms=3, label=f"training {metric}")
         ax.plot(epochs, history[f"val_{metric}"], "o-", color=VAL, ms=3, label=f"validation {metric}")
+        for column, color in ((metric, TRAIN), (f"val_{metric}", VAL)):
+            _band(ax, history, column, color)
         ax.axvline(best["epoch"], color=OTHER, ls=":", lw=1, label=f"best validation accuracy (epoch {int(best['epoch'])})")
         if metric == "accuracy" and reference is not None:
             ax.axhline(reference, color="black", ls="--", lw=0.8, label=f"seed study's test accuracy ({reference:.4f})")
@@ -133,6 +135,8 @@ def learning_curves(history: pd.DataFrame, variant: str, path, reference: float 
             ax.set_xlim(0.5, total_epochs + 0.5)
     last = history.iloc[-1]
     of_total = f" of {total_epochs}" if total_epochs else ""
+    if "seeds" in history:
+        variant = f"{variant} (mean of {int(history['seeds'].max())} seeds; band: lowest to highest)"
     fig.suptitle(f"{variant}: validation accuracy {last['val_accuracy']:.3f}, log-loss {last['val_loss']:.3f} "
                  f"after {int(last['epoch'])}{of_total} epochs (training: {last['accuracy']:.3f}, {last['loss']:.3f})",
                  fontsize=10)
@@ -152,10 +156,13 @@ def all_learning_curves(histories: dict[str, pd.DataFrame], selected: str, path,
                  "label": f"{name} (selected)" if chosen else name}
         axes[0].plot(history["epoch"], history["val_loss"], **style)
         axes[1].plot(history["epoch"], history["val_accuracy"], **style)
+        _band(axes[0], history, "val_loss", style["color"], alpha=0.1)
+        _band(axes[1], history, "val_accuracy", style["color"], alpha=0.1)
     if reference is not None:
         axes[1].axhline(reference, color="black", ls="--", lw=0.8, label=f"seed study's test accuracy ({reference:.4f})")
-    axes[0].set_title("Validation log-loss per epoch")
-    axes[1].set_title("Validation accuracy per epoch")
+    banded = " (mean over seeds; band: lowest to highest)" if any("seeds" in h for h in histories.values()) else ""
+    axes[0].set_title("Validation log-loss per epoch" + banded, fontsize=10)
+    axes[1].set_title("Validation accuracy per epoch" + banded, fontsize=10)
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -182,22 +189,30 @@ def variant_comparison(table: pd.DataFrame, selected: str, path, reference: floa
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 0.38 * len(names) + 1.6), sharey=True)
     for ax, (column, title, fmt, scale) in zip(axes, panels):
         values = table[column].astype(float).to_numpy() * scale
-        ax.barh(y, values, color=colors)
-        for yi, value in zip(y, values):
-            ax.text(value, yi, " " + fmt.format(value), va="center", fontsize=7)
+        errors = None
+        if f"{column}_low" in table:
+            errors = _error_bars(values, table[f"{column}_low"].to_numpy() * scale, table[f"{column}_high"].to_numpy() * scale)
+            title += "\n(mean, interval)"
+        ax.barh(y, values, color=colors, xerr=errors, error_kw={"ecolor": "black", "elinewidth": 1, "capsize": 2})
+        ends = values if errors is None else values + errors[1]
+        for yi, value, end in zip(y, values, ends):
+            ax.text(end, yi, " " + fmt.format(value), va="center", fontsize=7)
         ax.set_title(title)
         ax.set_xlim(0, max(values.max(), 1e-9) * 1.3)
         ax.grid(axis="y", visible=False)
     if reference is not None:
         axes[0].axvline(reference, color="black", ls="--", lw=0.8)
         axes[0].set_title(f"validation accuracy\n(dashed: the seed study's test accuracy, {reference:.4f})", fontsize=9)
-    axes[0].set_yticks(y, [f"{name}  (selected)" if name == selected else name for name in names])
+    verdicts = dict(zip(table["variant"], table["verdict"])) if "verdict" in table else {}
+    axes[0].set_yticks(y, [f"{name}  (selected)" if name == selected else
+                           f"{name}  ({verdicts[name]})" if name in verdicts else name for name in names])
     axes[0].invert_yaxis()
     for label in axes[0].get_yticklabels():
         if label.get_text().endswith("(selected)"):
             label.set_color(SELECTED)
             label.set_fontweight("bold")
-    fig.suptitle("Variants ranked by the selection metric (validation split)")
+    fig.suptitle("Variants ranked by the selection metric (validation split); in brackets: the selected variant "
+                 "is better than, tied with or worse than it (paired bootstrap)", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -218,6 +233,10 @@ def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame]
                         label="gap (over-fitting)")
         if metric == "loss":
             ax.plot(x, sweep["min_val_loss"], "v", color=VAL, alpha=0.6, label="lowest validation loss (any epoch)")
+        elif "selection_val_accuracy_low" in sweep:
+            mean, low, high = (sweep[f"selection_val_accuracy{end}"] for end in ("", "_low", "_high"))
+            ax.errorbar(x, mean, yerr=_error_bars(mean, low, high),
+                        fmt="D", color="black", ms=4, capsize=3, label="selection: validation accuracy, mean and interval")
         ax.set_xticks(x, labels, fontsize=7, rotation=30, ha="right", rotation_mode="anchor")
         ax.set_title(title)
         ax.legend(frameon=False, fontsize=7)
@@ -229,6 +248,7 @@ def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame]
         color = SELECTED if chosen else colors(i / max(1, len(sweep) - 1))
         label = row["setting"] + (" (selected)" if chosen else "")
         axes[1, 0].plot(history["epoch"], history["val_loss"], color=color, lw=2.4 if chosen else 1.3, label=label)
+        _band(axes[1, 0], history, "val_loss", color, alpha=0.12)
         axes[1, 1].plot(history["epoch"], history["accuracy"] - history["val_accuracy"], color=color,
                         lw=2.4 if chosen else 1.3, label=label)
     axes[1, 0].set_title("Validation log-loss per epoch")
@@ -244,6 +264,44 @@ def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame]
     fig.suptitle(f"Weight decay and dropout: {what}", fontsize=11)
     fig.tight_layout()
     save(fig, path)
+
+
+def verdict_matrix(pairs: pd.DataFrame, order: list[str], selected: str, level: float, path) -> None:
+    """Every pair of variants: the mean difference in validation accuracy (row minus column, points) and the paired
+    bootstrap verdict of the row against the column; cells whose interval includes 0 are tied."""
+    index = {name: i for i, name in enumerate(order)}
+    delta = np.full((len(order), len(order)), np.nan)
+    marks = {"better": "+", "worse": "−", "tied": "="}
+    fig, ax = plt.subplots(figsize=(0.62 * len(order) + 3, 0.55 * len(order) + 2))
+    for row in pairs.itertuples():
+        i, j = index[row.variant], index[row.other]
+        delta[i, j] = 100 * row.delta_accuracy
+        ax.text(j, i, f"{marks[row.verdict]}\n{100 * row.delta_accuracy:+.1f}", ha="center", va="center", fontsize=7)
+    limit = max(np.nanmax(np.abs(delta)), 1e-9) if np.isfinite(delta).any() else 1.0
+    image = ax.imshow(delta, cmap="RdBu", vmin=-limit, vmax=limit)
+    fig.colorbar(image, ax=ax, label="Δ validation accuracy, row − column (points)", shrink=0.8)
+    labels = [f"{name} (selected)" if name == selected else name for name in order]
+    ax.set_xticks(range(len(order)), labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_yticks(range(len(order)), labels, fontsize=8)
+    ax.grid(False)
+    ax.set_title(f"Paired comparisons on the validation images: + better, = tied, − worse\n"
+                 f"(row against column; {1 - level:.0%} paired bootstrap interval of the selection metric's difference)",
+                 fontsize=9)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def _error_bars(values, low, high) -> np.ndarray:
+    """Matplotlib's (2, n) error bars from an interval; a percentile bootstrap interval need not hold the mean (tiny
+    samples), so the bar on that side is empty then."""
+    values, low, high = (np.asarray(array, dtype=float) for array in (values, low, high))
+    return np.clip(np.vstack([values - low, high - values]), 0, None)
+
+
+def _band(ax, history: pd.DataFrame, column: str, color, alpha: float = 0.18) -> None:
+    """The spread over seeds of ``column`` as a shaded band, where ``history`` holds one (``tables.seed_band``)."""
+    if f"{column}_low" in history:
+        ax.fill_between(history["epoch"], history[f"{column}_low"], history[f"{column}_high"], color=color, alpha=alpha, lw=0)
 
 
 def _mark_selected_ticks(ax, variants, selected: str) -> None:

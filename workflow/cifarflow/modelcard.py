@@ -169,21 +169,31 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
 
     add("## Validation and test results\n")
     margin = selection.get("margin")
-    add(f"Selected by `{selection['metric']}` on the validation split: accuracy {selection['val_accuracy']:.4f}, "
-        f"log-loss {selection['val_log_loss']:.4f}"
+    seeds = selection.get("seeds", [])
+    add(f"Selected by `{selection['metric']}` on the validation split, mean over {len(seeds)} seed(s): accuracy "
+        f"{selection['val_accuracy']:.4f}, log-loss {selection['val_log_loss']:.4f}"
         + (f"; runner-up `{selection['runner_up']}`, margin {margin:.4f}"
            if selection.get("runner_up") and margin is not None else "")
-        + (f". Predictions average {augmented}." if augmented else ".") + "\n")
+        + f". {selection['rule']}."
+        + (f" Predictions average {augmented}." if augmented else "") + "\n")
+    add(f"The exported model is seed {selection['exported_seed']} of {', '.join(map(str, seeds))}: "
+        f"{selection['export_rule']}.\n")
     shown = variants.head(10)
-    add(table(["rank", "variant", "val accuracy", "val log-loss", "parameters"],
-              [[int(r["rank"]), f"`{r['variant']}`", f"{r['val_accuracy']:.4f}", f"{r['val_log_loss']:.4f}",
+    add(table(["rank", "variant", "seeds", "val accuracy (mean)", "interval", "val log-loss (mean)", "against the selected",
+               "parameters"],
+              [[int(r["rank"]), f"`{r['variant']}`", int(r["n_seeds"]), f"{r['val_accuracy']:.4f}",
+                f"{r['val_accuracy_low']:.4f} to {r['val_accuracy_high']:.4f}", f"{r['val_log_loss']:.4f}", r["verdict"],
                 f"{int(r['parameters']):,}"]
-               for _, r in shown.iterrows()], "rlrrr"))
+               for _, r in shown.iterrows()], "rlrrlrlr"))
+    add(f"\nIntervals: {1 - selection['level']:.0%}, over seeds (Student's t) or, for one seed, over images (bootstrap). "
+        "\"against the selected\": the paired bootstrap verdict of the selected variant against that one "
+        "(`results/selection/comparisons.csv`).")
     if len(variants) > len(shown):
         add(f"\n({len(variants) - len(shown)} more variants in `results/selection/variants.csv`.)")
     add("")
-    add(f"Test split ({n_test:,} images): accuracy **{accuracy:.4f}** (95% interval {low:.4f} to {high:.4f}), "
-        f"log-loss {test_metrics['log_loss']:.4f}.\n")
+    add(f"Test split ({n_test:,} images), the exported seed: accuracy **{accuracy:.4f}** (95% interval {low:.4f} to "
+        f"{high:.4f}), log-loss {test_metrics['log_loss']:.4f}. All seeds of `{variant}`: "
+        f"{test_metrics['over_seeds']['text']}.\n")
 
     per_class = class_report.loc[[c for c in classes if c in class_report.index]]
     if n_classes > 20:

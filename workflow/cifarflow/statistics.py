@@ -76,7 +76,13 @@ def bootstrap_weights(n_images: int, resamples: int, seed: int) -> np.ndarray:
 
 def resampled_means(runs: Runs, weights: np.ndarray) -> np.ndarray:
     """(resamples, 2): the pooled accuracy and log-loss of each bootstrap resample of the images."""
-    return weights @ runs.pooled()
+    return resample(weights, runs.pooled())
+
+
+def resample(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Bootstrap means of ``values`` (images × columns), one row per resample; kept within the values' range, which
+    the rounding of a sum of n weights of 1/n could otherwise leave (an accuracy of 1.0000000000000002)."""
+    return np.clip(weights @ values, values.min(axis=0), values.max(axis=0))
 
 
 def percentile_interval(values: np.ndarray, level: float) -> np.ndarray:
@@ -146,7 +152,7 @@ def check_same_images(a: Runs, b: Runs) -> None:
 def compare(a: Runs, b: Runs, weights: np.ndarray, level: float, metric: str) -> dict:
     """a against b on the same images: paired bootstrap intervals of the pooled Δ, McNemar per seed pair, verdict."""
     check_same_images(a, b)
-    return _comparison(a, b, weights @ (a.pooled() - b.pooled()), level, metric)
+    return _comparison(a, b, resample(weights, a.pooled() - b.pooled()), level, metric)
 
 
 def _comparison(a: Runs, b: Runs, resampled_delta: np.ndarray, level: float, metric: str) -> dict:
@@ -186,7 +192,7 @@ def compare_all(runs: dict[str, Runs], level: float, resamples: int, seed: int, 
         check_same_images(variants[0], other)
     weights = bootstrap_weights(len(variants[0].labels), resamples, seed)
     pooled = np.concatenate([variant.pooled() for variant in variants], axis=1)
-    resampled = (weights @ pooled).reshape(resamples, len(variants), 2)  # one product for every bootstrap
+    resampled = resample(weights, pooled).reshape(resamples, len(variants), 2)  # one product for every bootstrap
     summary = pd.DataFrame([_summary(variant, lambda k=k: resampled[:, k], level) for k, variant in enumerate(variants)])
     pairs = [_comparison(a, b, resampled[:, i] - resampled[:, j], level, metric)
              for i, a in enumerate(variants) for j, b in enumerate(variants) if i != j]

@@ -104,6 +104,31 @@ def sweep_label(weight_decay: float, dropout: bool) -> str:
     return f"L2 {weight_decay:g}" + (" + dropout" if dropout else "")
 
 
+def variant_of(path) -> str:
+    """The variant of a training's file, results/variants/<variant>/seed-<seed>/<file>."""
+    return Path(path).parent.parent.name
+
+
+def histories_by_variant(paths: list) -> dict[str, pd.DataFrame]:
+    """Each variant's training histories (history.csv of every seed) as one ``seed_band``."""
+    grouped: dict[str, list[pd.DataFrame]] = {}
+    for path in paths:
+        grouped.setdefault(variant_of(path), []).append(pd.read_csv(path))
+    return {name: seed_band(histories) for name, histories in grouped.items()}
+
+
+def seed_band(histories: list[pd.DataFrame]) -> pd.DataFrame:
+    """Several seeds' histories as one: per epoch the mean of each metric, and its lowest and highest value over the
+    seeds as ``<metric>_low`` / ``<metric>_high``; ``seeds``: how many seeds reached that epoch."""
+    stacked = pd.concat(histories, ignore_index=True)
+    grouped = stacked.groupby("epoch")
+    band = grouped.mean(numeric_only=True)
+    metrics = [column for column in band.columns if column != "epoch"]
+    band = band.join(grouped[metrics].min().add_suffix("_low")).join(grouped[metrics].max().add_suffix("_high"))
+    band["seeds"] = grouped.size()
+    return band.reset_index()
+
+
 def sweep_table(settings: dict[str, dict], histories: dict[str, pd.DataFrame],
                 metrics: dict[str, dict] | None = None) -> pd.DataFrame:
     """The regularization sweep: the largest group of variants that differ only in weight decay and dropout.
@@ -138,7 +163,9 @@ def sweep_table(settings: dict[str, dict], histories: dict[str, pd.DataFrame],
             "min_val_loss_epoch": int(history.loc[best, "epoch"]),
         }
         if metrics and name in metrics:
-            row["selection_val_accuracy"] = float(metrics[name]["val_accuracy"])
+            for key in ("val_accuracy", "val_accuracy_low", "val_accuracy_high"):
+                if key in metrics[name]:
+                    row[f"selection_{key}"] = float(metrics[name][key])
         rows.append(row)
     table = pd.DataFrame(rows).sort_values(["dropout", "weight_decay", "variant"]).reset_index(drop=True)
     table["loss_gap"] = table["val_loss"] - table["train_loss"]
@@ -148,18 +175,26 @@ def sweep_table(settings: dict[str, dict], histories: dict[str, pd.DataFrame],
     return table
 
 
+def _number(value) -> str:
+    """A table cell: 4 decimals below 1, 4 significant digits above, "-" where there is none (one seed's std)."""
+    return "-" if pd.isna(value) else f"{value:.4g}" if value >= 1 else f"{value:.4f}"
+
+
 def variants_html(table: pd.DataFrame, selected: str) -> str:
     """The selection table (results/selection/variants.csv) as an HTML page, the selected variant highlighted."""
+    table = table.assign(accuracy_interval=[f"{low:.4f} to {high:.4f}" for low, high in
+                                            zip(table["val_accuracy_low"], table["val_accuracy_high"])])
     columns = {
-        "rank": "rank", "variant": "variant", "val_accuracy": "val accuracy", "val_log_loss": "val log-loss",
-        "train_accuracy": "train accuracy (last epoch)", "accuracy_gap": "train - val accuracy",
+        "rank": "rank", "variant": "variant", "n_seeds": "seeds", "val_accuracy": "val accuracy (mean)",
+        "accuracy_interval": "interval", "val_accuracy_std": "std over seeds", "val_log_loss": "val log-loss (mean)",
+        "verdict": "selected against it", "train_accuracy": "train accuracy (last epoch)", "accuracy_gap": "train - val accuracy",
         "best_epoch": "best epoch", "epochs": "epochs", "parameters": "parameters",
         "training_seconds": "training time (s)", "images_per_second": "images/s",
     }
     shown = table[[c for c in columns if c in table.columns]].copy()
-    for column in ("val_accuracy", "train_accuracy", "accuracy_gap"):
+    for column in ("val_accuracy", "val_accuracy_std", "train_accuracy", "accuracy_gap", "best_epoch", "epochs"):
         if column in shown:
-            shown[column] = shown[column].map("{:.4f}".format)
+            shown[column] = shown[column].map(_number)
     if "val_log_loss" in shown:
         shown["val_log_loss"] = shown["val_log_loss"].map("{:.4f}".format)
     for column in ("training_seconds", "images_per_second"):
@@ -169,7 +204,11 @@ def variants_html(table: pd.DataFrame, selected: str) -> str:
         shown["parameters"] = shown["parameters"].map("{:,}".format)
     shown = shown.rename(columns=columns)
     highlight = [i for i, name in enumerate(table["variant"]) if name == selected]
-    note = f"<p>Selected: <b>{html.escape(selected)}</b> (highlighted); ranked by the selection metric.</p>"
+    intervals = ", ".join(sorted(set(table["interval"])))
+    note = (f"<p>Selected: <b>{html.escape(selected)}</b> (highlighted); ranked by the mean of the selection metric over "
+            f"each variant's seeds. Intervals: {html.escape(intervals)}. \"Selected against it\": the paired bootstrap "
+            "verdict on the same validation images (results/selection/comparisons.csv); \"tied\" means the "
+            "difference is within noise.</p>")
     table = table_html(shown, right=list(shown.columns[2:]), highlight=highlight)
     return html_page("Variants on the validation split", note + table)
 
@@ -177,12 +216,13 @@ def variants_html(table: pd.DataFrame, selected: str) -> str:
 # --- calibration --------------------------------------------------------------------------------
 
 def calibration_table(calibrations: list[dict]) -> pd.DataFrame:
-    """One row per variant (``calibration.calibrate`` results on the validation split): before and after scaling."""
+    """One row per training (``calibration.calibrate`` results on the validation split): before and after scaling."""
     rows = []
     for result in calibrations:
         before, after = result["uncalibrated"], result["calibrated"]
         rows.append({
-            "variant": result["variant"], "accuracy": before["accuracy"], "mean_confidence": before["mean_confidence"],
+            "variant": result["variant"], "seed": result["seed"], "accuracy": before["accuracy"],
+            "mean_confidence": before["mean_confidence"],
             "ece": before["ece"], "mce": before["mce"], "brier": before["brier"], "nll": before["nll"],
             "temperature": result["temperature"], "ece_scaled": after["ece"], "nll_scaled": after["nll"],
             "bins": result["bins"], "images": before["images"],
@@ -193,13 +233,14 @@ def calibration_table(calibrations: list[dict]) -> pd.DataFrame:
 def calibration_html(table: pd.DataFrame, selected: str) -> str:
     """The calibration table as an HTML page, best calibrated first, the selected variant highlighted."""
     columns = {
-        "variant": "variant", "accuracy": "val accuracy", "mean_confidence": "mean confidence", "ece": "ECE", "mce": "MCE",
+        "variant": "variant", "seed": "seed", "accuracy": "val accuracy", "mean_confidence": "mean confidence", "ece": "ECE",
+        "mce": "MCE",
         "brier": "Brier", "nll": "NLL", "temperature": "temperature T", "ece_scaled": "ECE after T",
         "nll_scaled": "NLL after T",
     }
     shown = table[list(columns)].copy()
     for column in columns:
-        if column != "variant":
+        if column not in ("variant", "seed"):
             shown[column] = shown[column].map("{:.4f}".format)
     bins, images = int(table["bins"].iloc[0]), int(table["images"].iloc[0])
     note = (f"<p>Validation split ({images:,} images, with each variant's test-time augmentation). ECE: expected "

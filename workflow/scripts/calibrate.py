@@ -10,9 +10,10 @@ with logged(snakemake.log[0]):
     with np.load(snakemake.input.predictions) as stored:
         labels, probs = stored["labels"], stored["probabilities"]
     result = calibrate(labels, probs, snakemake.params.bins)
-    save_json(snakemake.output.calibration, {"variant": snakemake.wildcards.variant, **result})
+    variant, seed = snakemake.wildcards.variant, int(snakemake.wildcards.seed)
+    save_json(snakemake.output.calibration, {"variant": variant, "seed": seed, **result})
     before, after = result["uncalibrated"], result["calibrated"]
-    print(f"{snakemake.wildcards.variant}: temperature {result['temperature']:.4f}; validation ECE "
+    print(f"{variant} seed {seed}: temperature {result['temperature']:.4f}; validation ECE "
           f"{before['ece']:.4f} -> {after['ece']:.4f}, NLL {before['nll']:.4f} -> {after['nll']:.4f} "
           f"({result['bins']} equal-width bins, {before['images']:,} images)")
     if result["temperature_at_bound"]:

@@ -11,7 +11,8 @@ with logged(snakemake.log[0]):
 
     inp, p = snakemake.input, snakemake.params
     selection = load_json(inp.selection)
-    trainings = {Path(path).parent.name: path for path in inp.trainings}
+    exported = f"{selection['variant']}/seed-{selection['exported_seed']}"
+    training = next(path for path in inp.trainings if Path(path).parent.as_posix().endswith(exported))
     card = model_card(
         dataset=p.dataset,
         label_mode=p.label_mode,
@@ -22,7 +23,7 @@ with logged(snakemake.log[0]):
         classes=load_json(inp.classes),
         selection=selection,
         variants=pd.read_csv(inp.variants),
-        training=load_json(trainings[selection["variant"]]),
+        training=load_json(training),
         export=load_json(inp.export),
         test_metrics=load_json(inp.test_metrics),
         confusion=pd.read_csv(inp.confusion, index_col=0),

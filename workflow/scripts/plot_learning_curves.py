@@ -1,10 +1,10 @@
-import pandas as pd
-
 import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
     from cifarflow.figures import learning_curves
+    from cifarflow.tables import histories_by_variant
 
-    learning_curves(pd.read_csv(snakemake.input.history), snakemake.wildcards.variant, snakemake.output.figure,
+    variant = snakemake.wildcards.variant
+    learning_curves(histories_by_variant(snakemake.input.histories)[variant], variant, snakemake.output.figure,
                     reference=snakemake.params.reference)

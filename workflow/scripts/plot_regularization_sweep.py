@@ -6,12 +6,15 @@ from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
     from cifarflow.figures import regularization_sweep
-    from cifarflow.tables import sweep_table
+    from cifarflow.tables import histories_by_variant, sweep_table, variant_of
 
-    names = snakemake.params.variants
-    settings = {name: load_json(path)["settings"] for name, path in zip(names, snakemake.input.summaries)}
-    histories = {name: pd.read_csv(path) for name, path in zip(names, snakemake.input.histories)}
-    metrics = {name: load_json(path) for name, path in zip(names, snakemake.input.metrics)}
+    settings = {}
+    for path in snakemake.input.summaries:  # the variant's settings, whichever seed trained them
+        values = load_json(path)["settings"]
+        values["train"].pop("seed", None)
+        settings[variant_of(path)] = values
+    histories = histories_by_variant(snakemake.input.histories)
+    metrics = pd.read_csv(snakemake.input.variants).set_index("variant").to_dict("index")
     sweep = sweep_table(settings, histories, metrics)
     sweep.to_csv(snakemake.output.table, index=False, float_format="%.6g")
     regularization_sweep(sweep, histories, load_json(snakemake.input.selection)["variant"], snakemake.output.figure)

@@ -19,5 +19,6 @@ with logged(snakemake.log[0]):
     save_npz(snakemake.output.predictions, labels=labels, probabilities=probs)
     metrics = validation_metrics(snakemake.wildcards.variant, labels, probs,
                                  pd.read_csv(snakemake.input.history), load_json(snakemake.input.summary))
+    metrics["seed"] = int(snakemake.wildcards.seed)
     save_json(snakemake.output.metrics, metrics)
     print(f"validation accuracy {metrics['val_accuracy']:.4f}, log-loss {metrics['val_log_loss']:.4f}")
