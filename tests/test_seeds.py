@@ -136,6 +136,10 @@ def old_layout(study):
         (events / f"seed-{seed}").rename(study / "logs/tensorboard/moving")
         events.rmdir()
         (study / "logs/tensorboard/moving").rename(events)
+    for path in ("results/selection/comparisons.csv", "results/selection/pairwise.csv", "results/selection/trainings.csv",
+                 "results/test/seeds.csv"):  # outputs that came with seeds
+        (study / path).unlink()
+    shutil.rmtree(study / "results/selection/seed_models")
     shutil.rmtree(study / ".snakemake/metadata")  # the old study has no records of the new paths
 
 
