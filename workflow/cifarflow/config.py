@@ -44,3 +44,10 @@ def all_variants(config: dict) -> dict[str, dict]:
     if unknown:
         raise ValueError(f"budget_exempt names {unknown}, which are not in variants: {names}")
     return {name: variant_settings(config, name) for name in sorted(names) if name in chosen}
+
+
+def variant_seeds(config: dict) -> dict[str, list[int]]:
+    """Each chosen variant's seeds, sorted: the variant's own ``seeds``, else the study's, else [0]. Every
+    (variant, seed) is one training."""
+    return {name: sorted(config["variants"][name].get("seeds") or config.get("seeds") or [0])
+            for name in all_variants(config)}
