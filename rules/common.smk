@@ -2,10 +2,14 @@ import os
 import re
 import sys
 
+from snakemake.logging import logger
+
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from cifarflow.architectures import check_architectures
+from cifarflow.backend import usable_threads, visible_gpus
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import all_variants, training_settings, variant_seeds
+from cifarflow.costs import Machine, cost_message
 from cifarflow.tta import tta_settings
 from cifarflow.datasets import dataset_of
 from cifarflow.migrate import old_trainings
@@ -105,6 +109,31 @@ def first_seed_of_variant(pattern):
 
 def settings_of_training(wildcards):
     return training_settings(VARIANTS[wildcards.variant], wildcards.seed)
+
+
+def say_cost():
+    """The trainings still to do and their rough time, once per run before any job starts (not with --touch, which
+    trains nothing)."""
+    if workflow.touch:
+        return
+    local = workflow.local_exec
+    machine = Machine(
+        local=local,
+        cores=usable_threads(workflow.cores) if local else 0,
+        gpus=len(visible_gpus(config["gpu"]["devices"])) if local else 0,
+        shares_per_gpu=config["gpu"]["shares_per_gpu"],
+        train_threads=config["train_threads"],
+        train_gpus=config["train_gpus"],
+    )
+    message = cost_message(config, machine)
+    if message:  # none when every training is done: the cost is spent, Snakemake's job table says the rest
+        logger.info(message)
+
+
+# Snakemake 9 runs onstart once, in the process that schedules the jobs and only when there are jobs: never on a
+# dry run, --lint, --report or in the jobs it spawns (they get --no-hooks, SLURM jobs too).
+onstart:
+    say_cost()
 
 
 def script_code(script):

@@ -200,11 +200,12 @@ def test_training_code_inputs_leave_out_what_only_watches():
     assert "live.py" not in modules and "figures.py" not in modules  # an edit to them retrains nothing
 
 
-def write_training(folder: Path, name: str, history: list[dict], epochs_done: int, log: str, age: float, now: float):
+def write_training(folder: Path, name: str, seed: int, history: list[dict], epochs_done: int, log: str, age: float,
+                   now: float):
     """The files of a training in progress: its checkpoint state and log, last written ``age`` seconds ago."""
-    state = Checkpoint(folder / "checkpoints" / name, key="").state_file(epochs_done)
+    state = Checkpoint(folder / "checkpoints" / name / f"seed-{seed}", key="").state_file(epochs_done)
     save_json(state, {"fingerprint": "x", "epochs_done": epochs_done, "history": history})
-    log_path = folder / "logs/train" / f"{name}.log"
+    log_path = folder / "logs/train" / name / f"seed-{seed}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(log)
     for path in (state, log_path):
@@ -213,22 +214,37 @@ def write_training(folder: Path, name: str, history: list[dict], epochs_done: in
 
 def test_status_table_from_the_study_files(tmp_path):
     now = time.time()
-    write_training(tmp_path, "running", rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=now)
-    write_training(tmp_path, "broken", rows(2), 2, "epoch 2/10: ...\nERROR: training loss became nan at epoch 3\n",
+    write_training(tmp_path, "model", 1, rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=now)
+    write_training(tmp_path, "broken", 0, rows(2), 2, "epoch 2/10: ...\nERROR: training loss became nan at epoch 3\n",
                    age=5, now=now)
-    write_training(tmp_path, "killed", rows(4), 4, "epoch 4/10: ...\n", age=3600, now=now)
-    finished = tmp_path / "results/variants/finished"
+    write_training(tmp_path, "killed", 0, rows(4), 4, "epoch 4/10: ...\n", age=3600, now=now)
+    write_training(tmp_path, "unlisted", 7, rows(1), 1, "epoch 1/4: ...\n", age=5, now=now)  # not in the config
+    finished = tmp_path / "results/variants/model/seed-0"
     save_json(finished / "training.json", {"epochs": 2, "training_seconds": 30.0})
     pd.DataFrame(rows(2)).to_csv(finished / "history.csv", index=False)
-    epochs = {"finished": 2, "running": 10, "broken": 10, "killed": 10, "later": 10}
-    table = {t.variant: t for t in study_status(tmp_path, epochs, now=now)}
-    assert list(table) == list(epochs)
-    assert [table[name].state for name in epochs] == ["done", "training", "failed", "stalled", "waiting"]
-    assert [table[name].epochs_done for name in epochs] == [2, 3, 2, 4, 0]
-    running = table["running"]
+    save_json(tmp_path / "results/variants/old/training.json", {"epochs": 2})  # no seed folder: not a training
+    epochs = {("model", 0): 2, ("model", 1): 10, ("broken", 0): 10, ("killed", 0): 10, ("model", 2): 10}
+    table = {(t.variant, t.seed): t for t in study_status(tmp_path, epochs, now=now)}
+    assert list(table) == [*epochs, ("unlisted", 7)]
+    assert [t.state for t in table.values()] == ["done", "training", "failed", "stalled", "waiting", "training"]
+    assert [t.epochs_done for t in table.values()] == [2, 3, 2, 4, 0, 1]
+    assert table["unlisted", 7].epochs == 4  # as its log says
+    running = table["model", 1]
     assert running.val_accuracy == pytest.approx(3 / 11) and running.seconds_per_epoch == pytest.approx(10.0)
     assert running.eta_seconds == pytest.approx(7 * 10.0 - 5, abs=0.01)  # 7 epochs left, 5 s into the next one
-    assert table["finished"].val_accuracy == pytest.approx(2 / 11) and table["finished"].seconds_per_epoch == 15.0
+    assert table["model", 0].val_accuracy == pytest.approx(2 / 11) and table["model", 0].seconds_per_epoch == 15.0
+
+
+def test_status_lists_every_configured_variant_and_seed(tmp_path, capsys):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["seeds"] = [2, 0]
+    config["variants"]["small"]["seeds"] = [5]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert cli.main(["status", "--dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:4] for line in lines[1:-1]] == [
+        ["small", "5", "waiting", "0/2"], ["small_augmented", "0", "waiting", "0/2"], ["small_augmented", "2", "waiting", "0/2"]]
+    assert lines[-1] == "3 waiting"
 
 
 def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_epoch(tmp_path, cifar10_archive, capsys):
@@ -237,22 +253,23 @@ def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_e
     config["variants"] = {"slow": {"arch": "lenet2", "train": {"epochs": 12, "batch_size": 8}}}
     config_path = tmp_path / "slow.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/model.keras"]
+    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/seed-0/model.keras"]
     snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--", "normalize", config=config_path)
     command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config_path),
                "--replace-workflow-config", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    figure = project / "logs/train/slow.png"
+    figure = project / "logs/train/slow/seed-0.png"
+    checkpoints = project / "checkpoints/slow/seed-0"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        state_file = checkpoint_state_file(project / "checkpoints/slow")
+        state_file = checkpoint_state_file(checkpoints)
         if state_file and json.loads(state_file.read_text())["epochs_done"] >= 2:
             break
         assert process.poll() is None, "training finished before it could be killed"
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # at any point of an epoch: maybe between the checkpoint and the events
     process.wait()
-    killed = json.loads(checkpoint_state_file(project / "checkpoints/slow").read_text())
+    killed = json.loads(checkpoint_state_file(checkpoints).read_text())
     done = killed["epochs_done"]
     assert 2 <= done < 12
     assert_png(figure)
@@ -260,24 +277,26 @@ def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_e
     status = ["status", "--dir", str(project), "--configfile", str(config_path), "--replace-workflow-config"]
     assert cli.main(status) == 0
     [row] = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("slow ")]
-    assert row[1:4] == ["training", f"{done}/12", f"{killed['history'][-1]['val_accuracy']:.4f}"]
+    assert row[1:5] == ["0", "training", f"{done}/12", f"{killed['history'][-1]['val_accuracy']:.4f}"]
 
     snakemake(project, "--unlock", *args, config=config_path)
     snakemake(project, "--rerun-incomplete", *args, config=config_path)
-    assert f"resuming from the checkpoint after epoch {done} of 12" in (project / "logs/train/slow.log").read_text()
-    history = pd.read_csv(project / "results/variants/slow/history.csv").to_dict("records")
-    assert_events_match(project / "logs/tensorboard/slow", history)
+    assert f"resuming from the checkpoint after epoch {done} of 12" in (project / "logs/train/slow/seed-0.log").read_text()
+    history = pd.read_csv(project / "results/variants/slow/seed-0/history.csv").to_dict("records")
+    assert_events_match(project / "logs/tensorboard/slow/seed-0", history)
     assert_png(figure)
     assert cli.main(status) == 0
-    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["slow", "done", "12/12"]
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["slow", "0", "done", "12/12"]
 
 
 def test_status_imports_no_tensorflow(tmp_path):
     """On a login node, beside a running study: quick, without TensorFlow or Keras."""
-    write_training(tmp_path, "running", rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=time.time())
+    write_training(tmp_path, "running", 0, rows(3), 3, "epoch 3/10: loss 1.7\n", age=5, now=time.time())
     code = (f"import sys\nfrom cifarflow import cli\nassert cli.main(['status', '--dir', {str(tmp_path)!r}]) == 0\n"
             "heavy = {'tensorflow', 'keras', 'matplotlib'} & set(sys.modules)\nassert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[1].split()[:3] == ["running", "training", "3/10"]
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split() == ["variant", "seed", "state", "epoch", "val_accuracy", "s/epoch", "ETA"]
+    assert row.split()[:6] == ["running", "0", "training", "3/10", "0.2727", "10.0"]

@@ -32,12 +32,12 @@ classified); 2 the command could not run.
 """
 
 STATUS_HELP = """\
-Show each training of a study: its state, epoch, last validation accuracy, seconds per epoch and time left.
-It reads the study's files only (results/variants/*/training.json, checkpoints/*/, logs/train/*.log), so it can
-run while snakemake runs, locally or on SLURM from the shared working folder. States: done, training, stalled (no
-new epoch for over 10 minutes or 3 epochs' time: the job stopped without a word, e.g. killed), failed (its log
-ends with an error), waiting (not started). Variants come from DIR/config.yaml and --configfile, merged as snakemake
-does, plus any that have files in DIR.
+Show each training of a study, one line per variant and seed: its state, epoch, last validation accuracy, seconds
+per epoch and time left. It reads the study's files only (results/variants/*/seed-*/training.json,
+checkpoints/*/seed-*/, logs/train/*/seed-*.log), so it can run while snakemake runs, locally or on SLURM from the
+shared working folder. States: done, training, stalled (no new epoch for over 10 minutes or 3 epochs' time: the job
+stopped without a word, e.g. killed), failed (its log ends with an error), waiting (not started). Variants and their
+seeds come from DIR/config.yaml and --configfile, merged as snakemake does, plus any that have files in DIR.
 """
 
 MIGRATE_HELP = """\

@@ -154,7 +154,9 @@ class LiveView:
             self.events = EventLog(self.events_dir, self.settings)
             self.events.keep_until(epochs_done)
             self.events.write(history[:epochs_done])
-            print(f"TensorBoard events in {self.events_dir}; watch with: tensorboard --logdir {self.events_dir.parent}")
+            # events_dir is <logdir>/{variant}/seed-{seed}: the logdir shows every training, the HParams tab compares them
+            logdir = self.events_dir.parents[1]
+            print(f"TensorBoard events in {self.events_dir}; watch with: tensorboard --logdir {logdir}")
         else:
             print(f"TensorBoard events skipped: they need TensorFlow, and the Keras backend is {keras.backend.backend()}")
         print(f"learning curves redrawn after every epoch in {self.figure_path}", flush=True)

@@ -1,9 +1,9 @@
 """Progress of a study's trainings, read from the files a running study writes (``cifarflow status``).
 
-Per variant: ``results/variants/{variant}/training.json`` (finished), ``checkpoints/{variant}/`` (the last completed
-epoch, with the history and each epoch's seconds) and ``logs/train/{variant}.log`` (the job started; an ``ERROR:``
-last line when it failed). It reads files only, so it works from any machine that sees the study's folder, while
-a local or SLURM run goes on.
+Per training (a variant and a seed): ``results/variants/{variant}/seed-{seed}/training.json`` (finished),
+``checkpoints/{variant}/seed-{seed}/`` (the last completed epoch, with the history and each epoch's seconds) and
+``logs/train/{variant}/seed-{seed}.log`` (the job started; an ``ERROR:`` last line when it failed). It reads files
+only, so it works from any machine that sees the study's folder, while a local or SLURM run goes on.
 """
 
 import csv
@@ -17,11 +17,13 @@ STALLED_AFTER_SECONDS = 600  # no new epoch for this long (or 3 epochs' time, wh
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+):", re.M)
 START_LINE = re.compile(r"^training \S* on .*?: \d+ images, (\d+) epochs", re.M)
 FINISHED_LINE = "trained in "  # the train script's last line
+SEED_FOLDER = re.compile(r"^seed-(\d+)$")
 
 
 @dataclass
 class Training:
     variant: str
+    seed: int
     state: str  # done, training, stalled, failed, waiting
     epochs_done: int
     epochs: int | None
@@ -46,11 +48,12 @@ def checkpoint_state(folder: Path) -> dict | None:
         return None
 
 
-def configured_epochs(directory: Path, configfiles: list[Path], replace: bool) -> dict[str, int]:
-    """Each variant of the study's config and its epochs, with ``--configfile`` files merged in as snakemake does."""
+def configured_epochs(directory: Path, configfiles: list[Path], replace: bool) -> dict[tuple[str, int], int]:
+    """Each (variant, seed) of the study's config and its epochs, with ``--configfile`` files merged in as snakemake
+    does."""
     import yaml
 
-    from .config import all_variants, deep_merge
+    from .config import all_variants, deep_merge, variant_seeds
 
     config_path = Path(directory) / "config.yaml"
     config = {} if replace or not config_path.exists() else yaml.safe_load(config_path.read_text())
@@ -58,7 +61,9 @@ def configured_epochs(directory: Path, configfiles: list[Path], replace: bool) -
         config = deep_merge(config, yaml.safe_load(Path(path).read_text()))
     if not config.get("variants"):
         return {}
-    return {name: settings["train"]["epochs"] for name, settings in all_variants(config).items()}
+    variants = all_variants(config)
+    return {(name, seed): variants[name]["train"]["epochs"] for name, seeds in variant_seeds(config).items()
+            for seed in seeds}
 
 
 def _last_line(text: str) -> str:
@@ -73,8 +78,8 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def _finished(directory: Path, name: str) -> Training | None:
-    folder = directory / "results" / "variants" / name
+def _finished(directory: Path, name: str, seed: int) -> Training | None:
+    folder = directory / "results" / "variants" / name / f"seed-{seed}"
     try:
         summary = json.loads((folder / "training.json").read_text())
         with open(folder / "history.csv", newline="") as file:
@@ -83,26 +88,26 @@ def _finished(directory: Path, name: str) -> Training | None:
         return None
     epochs = summary.get("epochs")
     seconds = summary.get("training_seconds")
-    return Training(name, "done", len(rows), epochs, float(rows[-1]["val_accuracy"]) if rows else None,
+    return Training(name, seed, "done", len(rows), epochs, float(rows[-1]["val_accuracy"]) if rows else None,
                     seconds / len(rows) if seconds and rows else None, 0.0)
 
 
-def training_status(directory: Path, name: str, epochs: int | None = None, now: float | None = None) -> Training:
+def training_status(directory: Path, name: str, seed: int, epochs: int | None = None, now: float | None = None) -> Training:
     directory, now = Path(directory), time.time() if now is None else now
-    checkpoint_folder = directory / "checkpoints" / name
+    checkpoint_folder = directory / "checkpoints" / name / f"seed-{seed}"
     state = checkpoint_state(checkpoint_folder)
-    log_path = directory / "logs" / "train" / f"{name}.log"
+    log_path = directory / "logs" / "train" / name / f"seed-{seed}.log"
     try:
         log = log_path.read_text(errors="replace")
     except OSError:
         log = None
-    if state is None and (done := _finished(directory, name)):
+    if state is None and (done := _finished(directory, name, seed)):
         return done
     if epochs is None and log:  # not in the config given: as the log says
         planned = [total for _, total in EPOCH_LINE.findall(log)] or START_LINE.findall(log)
         epochs = int(planned[-1]) if planned else None
     if state is None and (log is None or FINISHED_LINE in _last_line(log)):
-        return Training(name, "waiting", 0, epochs)
+        return Training(name, seed, "waiting", 0, epochs)
     history = state["history"] if state else []
     epochs_done = state["epochs_done"] if state else 0
     recent = [row["seconds"] for row in history[-3:]]
@@ -112,28 +117,39 @@ def training_status(directory: Path, name: str, epochs: int | None = None, now: 
     quiet = now - max(updates) if updates else 0.0
     val_accuracy = history[-1].get("val_accuracy") if history else None
     if log is not None and _last_line(log).startswith("ERROR:"):
-        return Training(name, "failed", epochs_done, epochs, val_accuracy, per_epoch)
+        return Training(name, seed, "failed", epochs_done, epochs, val_accuracy, per_epoch)
     if quiet > max(STALLED_AFTER_SECONDS, 3 * (per_epoch or 0)):
-        return Training(name, "stalled", epochs_done, epochs, val_accuracy, per_epoch)
+        return Training(name, seed, "stalled", epochs_done, epochs, val_accuracy, per_epoch)
     eta = None
     if per_epoch is not None and epochs is not None and last_epoch_at is not None:
         eta = max(0.0, (epochs - epochs_done) * per_epoch - (now - last_epoch_at))
-    return Training(name, "training", epochs_done, epochs, val_accuracy, per_epoch, eta)
+    return Training(name, seed, "training", epochs_done, epochs, val_accuracy, per_epoch, eta)
 
 
-def study_status(directory: Path, epochs: dict[str, int] | None = None, now: float | None = None) -> list[Training]:
-    """Every training of the study in ``directory``: the configured variants (``epochs``: name -> epochs), in
-    their order, then any other variant that has a checkpoint, a result or a training log there."""
+def _seed(folder_or_file: Path) -> int | None:
+    match = SEED_FOLDER.match(folder_or_file.name.removesuffix(".log"))
+    return int(match.group(1)) if match else None
+
+
+def found_trainings(directory: Path) -> set[tuple[str, int]]:
+    """Every (variant, seed) that has a checkpoint, a result or a training log in the study's folder."""
     directory = Path(directory)
+    paths = [path for path in (directory / "checkpoints").glob("*/seed-*") if path.is_dir()]
+    paths += [path.parent for path in (directory / "results" / "variants").glob("*/seed-*/training.json")]
+    paths += list((directory / "logs" / "train").glob("*/seed-*.log"))
+    return {(path.parent.name, seed) for path in paths if (seed := _seed(path)) is not None}
+
+
+def study_status(directory: Path, epochs: dict[tuple[str, int], int] | None = None,
+                 now: float | None = None) -> list[Training]:
+    """Every training of the study in ``directory``: the configured ones (``epochs``: (variant, seed) -> epochs), in
+    their order, then any other (variant, seed) that has a checkpoint, a result or a training log there."""
     epochs = epochs or {}
-    found = {path.name for path in (directory / "checkpoints").glob("*") if path.is_dir()}
-    found |= {path.parent.name for path in (directory / "results" / "variants").glob("*/training.json")}
-    found |= {path.stem for path in (directory / "logs" / "train").glob("*.log")}
-    names = list(epochs) + sorted(found - set(epochs))
-    return [training_status(directory, name, epochs.get(name), now) for name in names]
+    trainings = list(epochs) + sorted(found_trainings(directory) - set(epochs))
+    return [training_status(directory, name, seed, epochs.get((name, seed)), now) for name, seed in trainings]
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     if seconds < 90:
@@ -146,12 +162,12 @@ def _duration(seconds: float | None) -> str:
 def format_table(trainings: list[Training]) -> str:
     if not trainings:
         return "no trainings found (no config.yaml, --configfile, checkpoints/, results/variants/ or logs/train/ there)"
-    header = ("variant", "state", "epoch", "val_accuracy", "s/epoch", "ETA")
+    header = ("variant", "seed", "state", "epoch", "val_accuracy", "s/epoch", "ETA")
     rows = [header] + [
-        (t.variant, t.state, f"{t.epochs_done}/{t.epochs if t.epochs is not None else '?'}",
+        (t.variant, str(t.seed), t.state, f"{t.epochs_done}/{t.epochs if t.epochs is not None else '?'}",
          "-" if t.val_accuracy is None else f"{t.val_accuracy:.4f}",
          "-" if t.seconds_per_epoch is None else f"{t.seconds_per_epoch:.1f}",
-         "-" if t.state == "done" else _duration(t.eta_seconds))
+         "-" if t.state == "done" else duration_text(t.eta_seconds))
         for t in trainings
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

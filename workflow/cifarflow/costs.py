@@ -1,0 +1,130 @@
+"""What a study's pending trainings will cost, said once before a run spends it: how many trainings are still to do
+and a rough time for them on this machine, from each architecture's measured throughput.
+
+A training is pending while its ``results/variants/{variant}/seed-{seed}/training.json`` does not exist. The figure
+is rough (±50 %): the throughput depends on the CPU's features, on the widths an architecture is built with, on
+what else runs, and the per-epoch validation is left out.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import all_variants, variant_seeds
+from .datasets import DatasetSpec, dataset_of
+from .status import duration_text
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Training images per second of one training: on the 2-core CPU with both cores, and on one GPU."""
+
+    cpu: float
+    gpu: float
+
+
+# Measured through the pipeline's training code (docs/measurements.md). CPU: a 2-core AMD EPYC with AVX2 + FMA and no
+# AVX-512 (the slowest CPU measured), float32, 2 threads. GPU: one NVIDIA H200.
+THROUGHPUT = {
+    # model 3: 147-200 images/s at 2 threads (the laptop study's benchmark); H200: 7,000 each, nine variants side by side
+    "lenet3": Throughput(cpu=175, gpu=7_000),
+    # models 1 and 2: 1.5x model 3 at one thread in the laptop study (140-150 against 90-95); H200: the nine side by side
+    "lenet2": Throughput(cpu=270, gpu=7_000),
+    # fast: 8 epochs of 40,000 images in 941.9 s (339 images/s); H200: in 14 s
+    "resnet_fast": Throughput(cpu=339, gpu=22_900),
+    # fast94 (64-256-256 on 31x31 maps): 90 images/s in float32; H200 not measured, taken as resnet_fast's
+    "whitened_cnn": Throughput(cpu=90, gpu=22_900),
+    # quick (48-96-96 on 16x16 maps): 1,287 images/s on an idle machine; H200 not measured, taken as resnet_fast's
+    "whitened_cnn/stem_stride_2": Throughput(cpu=1_287, gpu=22_900),
+}
+MEASURED_CORES = 2  # the CPU figures used both cores of the 2-core machine
+UNMEASURED = min(THROUGHPUT.values(), key=lambda throughput: throughput.cpu)  # a new architecture: the slowest figure
+ROUGHLY = "from measured throughput, ±50 %"
+# Shown on a machine without a GPU when the study would take longer than this measured one (README, "laptop").
+LAPTOP_COMMAND = "snakemake --cores 2 --configfile configs/laptop.yaml"
+LAPTOP_STUDY_SECONDS = 37.5 * 60  # end to end on the 2-core AVX2 CPU
+
+
+def training_split_size(spec: DatasetSpec, validation_batches: list[str], validation_size: int) -> int:
+    """Images in the training split (at most; a described dataset's batches may hold fewer): the training batches
+    not held out for validation, or of a single training batch all but the last ``validation_size``."""
+    if len(spec.train_batches) == 1:
+        return spec.max_batch_images - validation_size
+    return len(set(spec.train_batches) - set(validation_batches)) * spec.max_batch_images
+
+
+def training_images(settings: dict, split_size: int) -> int:
+    """Images a training sees: its epochs of its first ``max_train_images`` training images (all when unset)."""
+    return settings["train"]["epochs"] * min(settings.get("max_train_images") or split_size, split_size)
+
+
+def throughput(settings: dict) -> Throughput:
+    arch = settings["arch"]
+    if arch == "whitened_cnn" and settings.get("arch_options", {}).get("stem_stride", 1) == 2:
+        arch = "whitened_cnn/stem_stride_2"  # a quarter of the feature map: several times faster
+    return THROUGHPUT.get(arch, UNMEASURED)
+
+
+def cpu_seconds(settings: dict, split_size: int, threads: int) -> float:
+    """A training's time on ``threads`` CPU cores: the throughput scales with the cores (two one-thread trainings on
+    2 cores ran as fast as one two-thread training, docs/measurements.md)."""
+    return training_images(settings, split_size) / (throughput(settings).cpu * threads / MEASURED_CORES)
+
+
+def gpu_seconds(settings: dict, split_size: int) -> float:
+    return training_images(settings, split_size) / throughput(settings).gpu
+
+
+def wall_seconds(durations: list[float], at_once: int) -> float:
+    """Trainings of these durations, ``at_once`` at a time: the work shared out, but never less than the longest."""
+    return max(sum(durations) / max(1, at_once), max(durations, default=0.0))
+
+
+def pending_trainings(config: dict, directory: Path = Path(".")) -> tuple[list[tuple[str, int]], int]:
+    """The (variant, seed) trainings without a ``training.json`` yet, and the number of trainings in the study."""
+    trainings = [(name, seed) for name, seeds in variant_seeds(config).items() for seed in seeds]
+    pending = [(name, seed) for name, seed in trainings
+               if not (Path(directory) / "results/variants" / name / f"seed-{seed}" / "training.json").exists()]
+    return pending, len(trainings)
+
+
+@dataclass
+class Machine:
+    """Where the trainings run: ``local`` (this machine, ``cores`` for Snakemake, ``gpus`` found) or a cluster."""
+
+    local: bool
+    cores: int
+    gpus: int
+    shares_per_gpu: int
+    train_threads: int
+    train_gpus: int  # what a cluster job asks for
+
+
+def cost_message(config: dict, machine: Machine, directory: Path = Path(".")) -> str | None:
+    """One line: the trainings still to do and their rough time where they will run; on a machine without a GPU,
+    for a study longer than the laptop study, the laptop command too. None when no training is pending."""
+    pending, total = pending_trainings(config, directory)
+    if not pending:
+        return None
+    spec = dataset_of(config)
+    split_size = training_split_size(spec, config["validation_batches"], config.get("validation_size", 0))
+    variants = all_variants(config)
+    settings = [variants[name] for name, _ in pending]
+    todo = f"cifarflow: {len(pending)} of {total} trainings to do, roughly"
+    if not machine.local:
+        if machine.train_gpus:
+            seconds = sum(gpu_seconds(each, split_size) for each in settings)
+            return f"{todo} {duration_text(seconds)} of GPU time on the cluster (one GPU each; {ROUGHLY})."
+        seconds = sum(cpu_seconds(each, split_size, machine.train_threads) for each in settings)
+        return f"{todo} {duration_text(seconds)} of CPU time on the cluster ({machine.train_threads} cores each; {ROUGHLY})."
+    if machine.gpus:
+        at_once = machine.gpus * machine.shares_per_gpu
+        seconds = wall_seconds([gpu_seconds(each, split_size) for each in settings], at_once)
+        return (f"{todo} {duration_text(seconds)} on this machine's {machine.gpus} GPU(s) "
+                f"({machine.shares_per_gpu} trainings per GPU at once; {ROUGHLY}).")
+    threads = max(1, min(machine.train_threads, machine.cores))
+    seconds = wall_seconds([cpu_seconds(each, split_size, threads) for each in settings], machine.cores // threads)
+    message = (f"{todo} {duration_text(seconds)} on this machine's CPU ({machine.cores} cores; no GPU found; "
+               f"{ROUGHLY}).")
+    if seconds > LAPTOP_STUDY_SECONDS:
+        message += f" For a CPU: {LAPTOP_COMMAND} (about {LAPTOP_STUDY_SECONDS / 60:.0f} min on 2 cores)."
+    return message
