@@ -29,7 +29,7 @@ def test_export_files(tiny_study):
     assert json.loads((export / "classes.json").read_text()) == classes
     assert (export / "saved_model/saved_model.pb").is_file()
     metadata = json.loads((export / "metadata.json").read_text())
-    assert metadata["variant"] == selection["variant"]
+    assert metadata["variant"] == selection["variant"] and metadata["seed"] == selection["exported_seed"]
     tta = selection["tta"]
     assert metadata["tta"] == tta and metadata["tta_in_model"] == (tta["flip"] or tta["translate"] > 0)
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]

@@ -115,7 +115,9 @@ def export_metadata(selection: dict, classes: list[str], stats: dict, exported: 
     came from."""
     return {
         "variant": selection["variant"],
-        "selection": {key: selection.get(key) for key in ("metric", "val_accuracy", "val_log_loss", "runner_up", "margin")},
+        "seed": selection.get("exported_seed"),
+        "selection": {key: selection.get(key) for key in ("metric", "val_accuracy", "val_log_loss", "runner_up", "margin",
+                                                          "tie_rule", "tied", "rule", "seeds", "export_rule")},
         "input": {
             "name": INPUT_NAME,
             "shape": [None, *map(int, image_shape)],

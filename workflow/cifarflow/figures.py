@@ -274,10 +274,12 @@ def verdict_matrix(pairs: pd.DataFrame, order: list[str], selected: str, level: 
     marks = {"better": "+", "worse": "−", "tied": "="}
     fig, ax = plt.subplots(figsize=(0.62 * len(order) + 3, 0.55 * len(order) + 2))
     for row in pairs.itertuples():
-        i, j = index[row.variant], index[row.other]
-        delta[i, j] = 100 * row.delta_accuracy
-        ax.text(j, i, f"{marks[row.verdict]}\n{100 * row.delta_accuracy:+.1f}", ha="center", va="center", fontsize=7)
+        delta[index[row.variant], index[row.other]] = 100 * row.delta_accuracy
     limit = max(np.nanmax(np.abs(delta)), 1e-9) if np.isfinite(delta).any() else 1.0
+    for row in pairs.itertuples():
+        i, j = index[row.variant], index[row.other]
+        ax.text(j, i, f"{marks[row.verdict]}\n{delta[i, j]:+.1f}", ha="center", va="center", fontsize=7,
+                color="white" if abs(delta[i, j]) > 0.6 * limit else "black")
     image = ax.imshow(delta, cmap="RdBu", vmin=-limit, vmax=limit)
     fig.colorbar(image, ax=ax, label="Δ validation accuracy, row − column (points)", shrink=0.8)
     labels = [f"{name} (selected)" if name == selected else name for name in order]
