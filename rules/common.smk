@@ -58,11 +58,18 @@ def figure(path, caption, label, category, subcategory=None):
 REPORT_TARGETS = []
 
 
-def report_rule(name, input, output, params=None, script_name=None):
-    """Defines a report rule named `name`, which runs workflow/scripts/<script_name, by default name>.py in the report
-    env with the script's package modules as `code` inputs, logs to logs/<name>.log and benchmarks to
-    benchmarks/<name>.tsv (a folder per variant where the outputs have one), and adds its outputs to REPORT_TARGETS."""
+def report_rule(name, input, output, params=None, plot=None, read=None, script_name=None):
+    """Defines a report rule named `name`, which runs a script in the report env with the script's package modules as
+    `code` inputs, logs to logs/<name>.log and benchmarks to benchmarks/<name>.tsv (a folder per variant where the
+    outputs have one), and adds its outputs to REPORT_TARGETS.
+
+    With `plot`, the script is the generic workflow/scripts/plot.py: it calls the function `plot` of
+    workflow/cifarflow/figures.py with the inputs (read by file type; `read` names another reader of an input, see
+    cifarflow/figureio.py) and the params, and writes what the function returns to the outputs. Without it, the
+    script is workflow/scripts/<script_name, by default name>.py."""
     # not `script`: the rule's body calls Snakemake's script() by that name
+    if plot:
+        script_name, params = "plot", {**(params or {}), "plot": plot, "read": read or {}}
     script_name = script_name or name
     job = f"{name}/{{variant}}" if any("{variant}" in path for path in output.values()) else name
     rule:

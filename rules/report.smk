@@ -1,8 +1,12 @@
 # The report: figures, tables and the analysis notebook, each drawn from cached results (no rule here trains or
 # predicts). Each rule is one report_rule(...) row: its name, inputs, outputs (figures are figure(...) outputs with a
 # caption in workflow/report/) and params; settings that only change the report live under config["report"], so
-# editing them reruns report rules only. Adding a figure: its function in the package, its script, a row here and
-# its caption.
+# editing them reruns report rules only. A row with plot="<function>" needs no script of its own: the generic
+# workflow/scripts/plot.py calls that function of workflow/cifarflow/figures.py with the inputs, read by file type
+# (read={...} names another reader), and the params, and writes what it returns to the outputs. Adding a figure:
+# its function in figures.py, a row here and its caption (docs/extending.md). The rows that still run a script of
+# their own (plot_learning_curves, plot_all_learning_curves, plot_variant_comparison, plot_regularization_sweep,
+# plot_calibration, layer_table, rule_graph and the notebook's) move to plot= later.
 
 import glob
 import json
@@ -29,6 +33,7 @@ report_rule(
         "classes": "results/data/classes.json",
     },
     output={"figure": figure(f"{FIGURES}/data/class_counts.png", "class_counts", "Images per class", DATA)},
+    plot="class_counts",
 )
 
 report_rule(
@@ -36,6 +41,7 @@ report_rule(
     input={"train": "results/data/train.npz", "classes": "results/data/classes.json"},
     output={"figure": figure(f"{FIGURES}/data/sample_images.png", "sample_images", "Sample images per class", DATA)},
     params={"per_class": REPORT["samples_per_class"], "seed": 0},
+    plot="sample_images",
 )
 
 # --- training -----------------------------------------------------------------------------------
@@ -128,6 +134,8 @@ report_rule(
     "plot_confusion_matrix",
     input={"confusion": "results/test/confusion_matrix.csv"},
     output={"figure": figure(f"{FIGURES}/test/confusion_matrix.png", "confusion_matrix", "Confusion matrix", TEST)},
+    plot="confusion_matrix",
+    read={"confusion": "indexed_csv"},
 )
 
 report_rule(
@@ -138,6 +146,8 @@ report_rule(
             f"{FIGURES}/test/class_metrics.png", "class_metrics", "Per-class precision, recall and F1", TEST
         )
     },
+    plot="class_metrics",
+    read={"report": "indexed_csv"},
 )
 
 report_rule(
@@ -145,6 +155,7 @@ report_rule(
     input={"predictions": "results/test/predictions.csv", "test": "results/data/test.npz"},
     output={"figure": figure(f"{FIGURES}/test/samples.png", "test_samples", "Sample predictions", TEST)},
     params={"per_kind": REPORT["test_samples"], "seed": 0},
+    plot="test_samples",
 )
 
 report_rule(
@@ -159,6 +170,8 @@ report_rule(
         "table": f"{FIGURES}/test/confused_pairs.csv",
     },
     params={"top": REPORT["confused_pairs"], "examples": 4},
+    plot="confused_pairs",
+    read={"confusion": "indexed_csv"},
 )
 
 # --- beyond accuracy: calibration and robustness ------------------------------------------------
@@ -198,6 +211,7 @@ report_rule(
         )
     },
     params={"columns": 2},
+    plot="test_reliability",
 )
 
 report_rule(
@@ -219,6 +233,7 @@ report_rule(
             "Robustness",
         ),
     },
+    plot="robustness",
 )
 
 # --- pipeline -----------------------------------------------------------------------------------
@@ -293,9 +308,11 @@ BENCHMARKS = [
 
 report_rule(
     "plot_benchmarks",
-    input={"benchmarks": BENCHMARKS},
+    input={"table": BENCHMARKS},
     output={
         "figure": figure(f"{FIGURES}/pipeline/benchmarks.png", "benchmarks", "Run time and memory per job", PIPELINE),
         "table": f"{FIGURES}/pipeline/benchmarks.csv",
     },
+    plot="job_costs",
+    read={"table": "benchmarks"},
 )

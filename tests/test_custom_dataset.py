@@ -78,6 +78,7 @@ def test_the_whole_study_runs_on_a_dataset_described_in_the_config(tmp_path, sha
         assert fog["images"].shape == (5, 40, 24, 24, 3)
     metadata = json.loads((study / "results/export/metadata.json").read_text())
     assert metadata["input"]["shape"] == [None, 24, 24, 3] and metadata["classes"] == SHAPES
+    assert "**24×24 pixels**" in (study / "results/export/model_card.md").read_text()
     predictions = pd.read_csv(study / "results/test/predictions.csv")
     assert len(predictions) == 40 and set(predictions["true"]) == set(SHAPES)
     training = json.loads((study / "results/variants/small/seed-0/training.json").read_text())

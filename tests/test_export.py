@@ -151,17 +151,16 @@ def test_model_card(tiny_study):
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "<h2>Known limits</h2>" in html
 
 
-def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
-    """The card's other branches: 100 classes (only the 10 hardest listed), the known lossy archive, a budget."""
-    from cifarflow.modelcard import model_card, to_html
-
+def cifar100_card_inputs(image_size: int = 32) -> dict:
+    """model_card's arguments for a CIFAR-100 run on the known lossy archive with a training budget."""
     classes = [f"class{i:02d}" for i in range(100)]
     rng = np.random.default_rng(0)
     confusion = pd.DataFrame(np.diag(rng.integers(50, 100, 100)) + rng.integers(0, 3, (100, 100)), index=classes, columns=classes)
     recall = rng.uniform(0.2, 0.9, 100)
     report = pd.DataFrame({"precision": recall, "recall": recall, "f1-score": recall, "support": 100}, index=classes)
     settings = {"arch": "lenet3", "weight_decay": 0.0, "train": {"optimizer": "sgd", "epochs": 3}, "name": "v"}
-    card = model_card(
+    shape = [None, image_size, image_size, 3]
+    return dict(
         dataset="cifar100", label_mode="coarse",
         source={"archive": "/data/cifar-100-python.tar.gz", "official": False, "md5": None,
                 "sha256": "6fb7806f985b21c938aa6f693d2912a891a6547b4cf975edc08d22cacbf4d6cd"},
@@ -176,17 +175,34 @@ def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
         variants=pd.DataFrame([{"rank": 1, "variant": "v", "val_accuracy": 0.41, "val_log_loss": 2.3, "parameters": 1000}]),
         training={"settings": settings, "train_images": 1000, "epochs": 3, "device": "GPU", "threads": 4,
                   "training_seconds": 12.0, "images_per_second": 250.0, "software": {"keras": "3.15.1"}},
-        export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"},
-                "layers": [{"name": "image", "type": "InputLayer", "output_shape": [None, 32, 32, 3], "parameters": 0}]},
+        export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"}, "input": {"shape": shape},
+                "layers": [{"name": "image", "type": "InputLayer", "output_shape": shape, "parameters": 0}]},
         test_metrics={"accuracy": 0.4, "log_loss": 2.4, "n_images": 10000},
         confusion=confusion, class_report=report, confused_pairs=5,
     )
+
+
+def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
+    """The card's other branches: 100 classes (only the 10 hardest listed), the known lossy archive, a budget."""
+    from cifarflow.modelcard import model_card, to_html
+
+    inputs = cifar100_card_inputs()
+    card = model_card(**inputs)
     assert "100 CIFAR-100 (coarse labels) classes" in card
     assert "The 10 classes with the lowest test recall" in card
-    hardest = [classes[i] for i in np.argsort(recall)[:10]]
-    assert all(f"| {name} |" in card for name in hardest)
+    recall = inputs["class_report"]["recall"]
+    assert all(f"| {name} |" in card for name in recall.sort_values().index[:10])
     assert card.count("**lossy**") == 2  # in the data section and in the known limits
     assert "first 1,000 images of the training split" in card
     assert "test figure comes from" not in card  # the full 10,000 test images
     assert "Exported with keras `3.16.0`." in card
     assert "<h3>Confusion-prone classes</h3>" in to_html(card, "card")
+
+
+def test_model_card_gives_the_image_size_of_the_data():
+    from cifarflow.modelcard import model_card
+
+    card = model_card(**cifar100_card_inputs(image_size=24))
+    assert card.count("**24×24 pixels**") == 2  # in the use and in the known limits
+    assert "shape `(N, 24, 24, 3)`" in card and "input `uint8` (None, 24, 24, 3)" in card and "resized to 24×24" in card
+    assert "32×32" not in card and "32, 32" not in card

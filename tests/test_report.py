@@ -281,17 +281,27 @@ def test_rule_graph_is_parsed_and_layered():
     assert _layers(nodes, edges) == {"2": 0, "1": 1, "0": 2}
 
 
+def write_benchmarks(folder: Path) -> list[Path]:
+    """Two of Snakemake's benchmark files: job model1 of rule train, and rule normalize (its max_rss unknown)."""
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (folder / "benchmarks/train").mkdir(parents=True)
+    (folder / "benchmarks/train/model1.tsv").write_text(header + "12.5\t0:00:12\t900.5\t1\t1\t1\t0\t0\t90\t11\n")
+    (folder / "benchmarks/normalize.tsv").write_text(header + "2.0\t0:00:02\tNA\t1\t1\t1\t0\t0\t50\t1\n")
+    return [folder / "benchmarks/train/model1.tsv", folder / "benchmarks/normalize.tsv"]
+
+
 def test_benchmarks_are_read_by_rule_and_job(tmp_path):
     from cifarflow.tables import read_benchmarks
 
-    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    (tmp_path / "benchmarks/train").mkdir(parents=True)
-    (tmp_path / "benchmarks/train/model1.tsv").write_text(header + "12.5\t0:00:12\t900.5\t1\t1\t1\t0\t0\t90\t11\n")
-    (tmp_path / "benchmarks/normalize.tsv").write_text(header + "2.0\t0:00:02\tNA\t1\t1\t1\t0\t0\t50\t1\n")
-    table = read_benchmarks([tmp_path / "benchmarks/train/model1.tsv", tmp_path / "benchmarks/normalize.tsv"])
+    table = read_benchmarks(write_benchmarks(tmp_path))
     assert list(table["rule"]) == ["train", "normalize"] and list(table["job"]) == ["model1", ""]
     assert table["seconds"].tolist() == [12.5, 2.0] and table["max_rss_mb"].iloc[0] == 900.5
     assert table["max_rss_mb"].isna().iloc[1]
+
+
+def assert_png(path: Path) -> None:
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 100, path.name
 
 
 def test_figures_draw_from_synthetic_results(tmp_path):
@@ -300,7 +310,8 @@ def test_figures_draw_from_synthetic_results(tmp_path):
 
     from cifarflow import figures
     from cifarflow.calibration import calibrate
-    from cifarflow.evaluation import most_confused_pairs, test_report
+    from cifarflow.evaluation import test_report
+    from cifarflow.figureio import write_output
     from cifarflow.robustness import score_corruption
     from cifarflow.tables import sweep_table
 
@@ -308,10 +319,12 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     classes = ["cat", "dog", "ship"]
     images = rng.integers(0, 255, (60, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(60) % 3
+    split = {"images": images, "labels": labels}
     probs = rng.dirichlet(np.ones(3), 60)
     probs[:40, labels[:40]] += 1
     probs /= probs.sum(axis=1, keepdims=True)
     result = test_report(labels, probs, classes)
+    no_mistakes = pd.DataFrame(np.diag([20, 20, 20]), index=classes, columns=classes)
     histories = {"a": synthetic_history(5, 0.05), "b": synthetic_history(5, 0.0)}
     table = pd.DataFrame({"rank": [1, 2], "variant": ["b", "a"], "val_accuracy": [0.8, 0.7], "val_log_loss": [0.6, 0.9],
                           "parameters": [1000, 2000], "training_seconds": [60.0, 90.0]})
@@ -321,33 +334,80 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     reliability_panels = [{"title": "a", "record": calibrated["reliability"]["uncalibrated"],
                            "scaled": calibrated["reliability"]["calibrated"], "chosen": True},
                           {"title": "b", "record": calibrated["reliability"]["calibrated"]}]
+    test_metrics = {"variant": "a", "accuracy": 0.7, "n_images": 60, "calibration": calibrated}
     corrupted = pd.DataFrame([score_corruption(name, severity, labels, probs, probs)
                               for name in ("fog", "contrast") for severity in range(1, 6)])
+    jobs = pd.DataFrame({"rule": ["train", "train", "unpack"], "job": ["a", "b", ""], "seconds": [10.0, 12.0, 1.0],
+                         "max_rss_mb": [800.0, 820.0, float("nan")]})
 
-    drawn = {
-        "counts": lambda p: figures.class_counts({"train": labels, "test": labels[:30]}, classes, p),
-        "samples": lambda p: figures.sample_images(images, labels, classes, 3, p),
+    saved = {  # functions that save to the path given
         "curves": lambda p: figures.learning_curves(histories["a"], "a", p),
         "all_curves": lambda p: figures.all_learning_curves(histories, "b", p),
         "comparison": lambda p: figures.variant_comparison(table, "b", p),
         "sweep": lambda p: figures.regularization_sweep(sweep_table(settings, histories), histories, "b", p),
-        "confusion": lambda p: figures.confusion_matrix(result["confusion_matrix"], p),
-        "class_metrics": lambda p: figures.class_metrics(result["classification_report"], p),
-        "test_samples": lambda p: figures.test_samples(images, result["predictions"], 4, p),
-        "pairs": lambda p: figures.confused_pairs(most_confused_pairs(result["confusion_matrix"], 3),
-                                                  result["confusion_matrix"], {("cat", "dog"): [images[0]]}, p),
-        "no_pairs": lambda p: figures.confused_pairs(most_confused_pairs(result["confusion_matrix"], 3).head(0),
-                                                     result["confusion_matrix"], {}, p),
         "reliability": lambda p: figures.reliability_diagrams(reliability_panels, p, "reliability"),
-        "heatmap": lambda p: figures.corruption_heatmap(corrupted, 0.9, p),
-        "severity_curves": lambda p: figures.severity_curves(corrupted, {"accuracy": 0.9, "ece": 0.05}, p),
         "rule_graph": lambda p: figures.rule_graph(RULE_GRAPH, p),
-        "benchmarks": lambda p: figures.benchmarks(pd.DataFrame({"rule": ["train", "train", "unpack"],
-                                                                 "job": ["a", "b", ""], "seconds": [10.0, 12.0, 1.0],
-                                                                 "max_rss_mb": [800.0, 820.0, float("nan")]}), p),
     }
-    for name, draw in drawn.items():
-        path = tmp_path / f"{name}.png"
-        draw(path)
-        with Image.open(path) as image:
-            assert image.format == "PNG" and image.size[0] > 100, name
+    for name, draw in saved.items():
+        draw(tmp_path / f"{name}.png")
+        assert_png(tmp_path / f"{name}.png")
+    returned = {  # functions that report rules name (plot=...): they return their figures (and tables)
+        "counts": figures.class_counts(classes, train=split, test={"labels": labels[:30]}),
+        "samples": figures.sample_images(split, classes, 3),
+        "confusion": figures.confusion_matrix(result["confusion_matrix"]),
+        "class_metrics": figures.class_metrics(result["classification_report"]),
+        "test_samples": figures.test_samples(split, result["predictions"], 4),
+        "pairs": figures.confused_pairs(result["confusion_matrix"], result["predictions"], split, 3),
+        "no_pairs": figures.confused_pairs(no_mistakes, result["predictions"], split, 3),
+        "test_reliability": figures.test_reliability(test_metrics),
+        "robustness": figures.robustness(corrupted, {"clean_accuracy": 0.9, "clean_ece": 0.05}),
+        "job_costs": figures.job_costs(jobs),
+    }
+    assert len(returned["no_pairs"]["table"]) == 0
+    for name, drawn in returned.items():
+        drawn = drawn if isinstance(drawn, dict) else {"figure": drawn}
+        for output, value in drawn.items():
+            if not isinstance(value, (pd.DataFrame, str)):
+                write_output(value, tmp_path / f"{name}_{output}.png")
+                assert_png(tmp_path / f"{name}_{output}.png")
+
+
+def test_a_figure_rule_reads_its_inputs_by_file_type_and_writes_what_its_function_returns(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from cifarflow.evaluation import most_confused_pairs, test_report
+    from cifarflow.fileio import save_json, save_npz
+    from cifarflow.figureio import draw, read_input
+    from cifarflow.tables import read_benchmarks
+
+    rng = np.random.default_rng(1)
+    classes = ["cat", "dog", "ship"]
+    images = rng.integers(0, 255, (30, 24, 24, 3), dtype=np.uint8)
+    labels = np.arange(30) % 3
+    result = test_report(labels, rng.dirichlet(np.ones(3), 30), classes)
+    result["confusion_matrix"].to_csv(tmp_path / "confusion.csv")  # with its index, as evaluate_test writes it
+    result["predictions"].to_csv(tmp_path / "predictions.csv", index=False)
+    save_npz(tmp_path / "test.npz", images=images, labels=labels)
+    inputs = {name: str(tmp_path / file) for name, file in
+              (("confusion", "confusion.csv"), ("predictions", "predictions.csv"), ("test", "test.npz"))}
+    outputs = {"figure": tmp_path / "pairs.png", "table": tmp_path / "pairs.csv"}
+    draw("confused_pairs", inputs, outputs, {"top": 4, "examples": 2}, {"confusion": "indexed_csv"})
+    assert_png(outputs["figure"])
+    expected = most_confused_pairs(result["confusion_matrix"], 4)
+    pd.testing.assert_frame_equal(pd.read_csv(outputs["table"]), expected[expected["count"] > 0])
+
+    read = read_input(inputs["test"])
+    assert set(read) == {"images", "labels"} and (read["images"] == images).all() and (read["labels"] == labels).all()
+    save_json(tmp_path / "a.json", {"a": 1})
+    save_json(tmp_path / "b.json", [2])
+    assert read_input([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == [{"a": 1}, [2]]  # a list: each file read
+
+    benchmarks = write_benchmarks(tmp_path)
+    outputs = {"figure": tmp_path / "costs.png", "table": tmp_path / "costs.csv"}
+    draw("job_costs", {"table": [str(path) for path in benchmarks]}, outputs, {}, {"table": "benchmarks"})
+    assert_png(outputs["figure"])
+    assert outputs["table"].read_text() == read_benchmarks(benchmarks).to_csv(index=False, float_format="%.6g")
+
+    with pytest.raises(ValueError, match=r"one value per output, by output name: \['figure', 'table'\]"):
+        draw("confusion_matrix", {"confusion": inputs["confusion"]}, outputs, {}, {"confusion": "indexed_csv"})

@@ -1,7 +1,9 @@
-"""Report figures: one function per figure, each drawn from cached results and written as one PNG file.
+"""Report figures: one function per figure, each drawn from cached results.
 
-Nothing here knows about Snakemake: inputs are arrays, tables and dicts; the output is the path given. Figures
-are deterministic (fixed seeds, no timestamps), so an unchanged input redraws an identical file.
+Nothing here knows about Snakemake: inputs are arrays, tables and dicts. A function that a report rule names
+(``report_rule(..., plot=...)``) takes the rule's inputs and params by name and returns its figures and tables
+(``figureio`` reads and writes the files); the others save to the path given. Figures are deterministic (fixed
+seeds, no timestamps), so an unchanged input redraws an identical file.
 """
 
 import colorsys
@@ -15,8 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .evaluation import most_confused_pairs  # noqa: E402
 
 TRAIN = "#1f77b4"
 VAL = "#ff7f0e"
@@ -61,52 +66,51 @@ def _mosaic(images: list[np.ndarray], rows: int, cols: int, pad: int = 2, fill: 
 
 # --- data ---------------------------------------------------------------------------------------
 
-def class_counts(labels: dict[str, np.ndarray], class_names: list[str], path) -> pd.DataFrame:
-    """Images per class in each split, as grouped bars; returns the counts table."""
-    n = len(class_names)
+def class_counts(classes: list[str], **splits: dict[str, np.ndarray]) -> Figure:
+    """Images per class in each split (by name: its arrays), as grouped bars."""
+    n = len(classes)
     counts = pd.DataFrame(
-        {split: np.bincount(np.asarray(y, dtype=np.int64), minlength=n)[:n] for split, y in labels.items()},
-        index=pd.Index(class_names, name="class"),
+        {split: np.bincount(np.asarray(arrays["labels"], dtype=np.int64), minlength=n)[:n] for split, arrays in splits.items()},
+        index=pd.Index(classes, name="class"),
     )
     colors = {"train": TRAIN, "val": VAL, "test": TEST}
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.28 * n * len(labels) / 3 + 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.28 * n * len(splits) / 3 + 2), 3.8))
     x = np.arange(n)
-    width = 0.8 / len(labels)
+    width = 0.8 / len(splits)
     for i, split in enumerate(counts.columns):
-        ax.bar(x + (i - (len(labels) - 1) / 2) * width, counts[split], width, color=colors.get(split),
+        ax.bar(x + (i - (len(splits) - 1) / 2) * width, counts[split], width, color=colors.get(split),
                label=f"{split} ({counts[split].sum():,} images)")
-    ax.set_xticks(x, class_names, rotation=90 if n > 20 else 45, ha="center" if n > 20 else "right",
+    ax.set_xticks(x, classes, rotation=90 if n > 20 else 45, ha="center" if n > 20 else "right",
                   fontsize=6 if n > 20 else 9)
     ax.set_ylabel("images")
     ax.set_title("Images per class in each split")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32 if n <= 20 else -0.45), ncol=len(labels), frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32 if n <= 20 else -0.45), ncol=len(splits), frameon=False)
     ax.grid(axis="x", visible=False)
-    save(fig, path)
-    return counts
+    return fig
 
 
-def sample_images(images: np.ndarray, labels: np.ndarray, class_names: list[str], per_class: int, path,
-                  seed: int = 0) -> None:
+def sample_images(train: dict[str, np.ndarray], classes: list[str], per_class: int, seed: int = 0) -> Figure:
     """A grid of training images: one row per class, ``per_class`` random images of that class (seeded)."""
+    images, labels = train["images"], train["labels"]
     rng = np.random.default_rng(seed)
     tiles = []
-    for k in range(len(class_names)):
+    for k in range(len(classes)):
         members = np.flatnonzero(labels == k)
         chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)) if len(members) else []
         row = [images[i] for i in chosen]
         tiles += row + [np.full_like(images[0], 255)] * (per_class - len(row))
-    mosaic = _mosaic(tiles, len(class_names), per_class)
+    mosaic = _mosaic(tiles, len(classes), per_class)
     cell = 0.55
-    fig, ax = plt.subplots(figsize=(per_class * cell + 1.6, len(class_names) * cell + 0.6))
+    fig, ax = plt.subplots(figsize=(per_class * cell + 1.6, len(classes) * cell + 0.6))
     ax.imshow(mosaic, interpolation="nearest")
-    step = mosaic.shape[0] / len(class_names)
-    ax.set_yticks((np.arange(len(class_names)) + 0.5) * step, class_names)
+    step = mosaic.shape[0] / len(classes)
+    ax.set_yticks((np.arange(len(classes)) + 0.5) * step, classes)
     ax.set_xticks([])
     ax.grid(False)
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(f"{per_class} random training images per class")
-    save(fig, path)
+    return fig
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -315,11 +319,11 @@ def _mark_selected_ticks(ax, variants, selected: str) -> None:
 
 # --- test ---------------------------------------------------------------------------------------
 
-def confusion_matrix(matrix: pd.DataFrame, path) -> None:
+def confusion_matrix(confusion: pd.DataFrame) -> Figure:
     """The test confusion matrix twice: image counts, and each row divided by its class's size (recall on the diagonal)."""
-    counts = matrix.to_numpy()
+    counts = confusion.to_numpy()
     normalized = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    n = len(matrix)
+    n = len(confusion)
     size = max(5.0, 0.5 * n) if n <= 20 else max(10.0, 0.12 * n)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2, size + 0.8))
     panels = ((axes[0], counts, "Counts", "{:d}"), (axes[1], normalized, "Row-normalized (recall)", "{:.2f}"))
@@ -328,8 +332,8 @@ def confusion_matrix(matrix: pd.DataFrame, path) -> None:
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
         ticks = np.arange(n)
         small = {"fontsize": 8 if n <= 20 else 4}
-        ax.set_xticks(ticks, matrix.columns, rotation=90, **small)
-        ax.set_yticks(ticks, matrix.index, **small)
+        ax.set_xticks(ticks, confusion.columns, rotation=90, **small)
+        ax.set_yticks(ticks, confusion.index, **small)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(title)
@@ -343,10 +347,10 @@ def confusion_matrix(matrix: pd.DataFrame, path) -> None:
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     fig.suptitle(f"Confusion matrix of the test split ({counts.sum():,} images, accuracy {accuracy:.4f})")
     fig.tight_layout()
-    save(fig, path)
+    return fig
 
 
-def class_metrics(report: pd.DataFrame, path) -> None:
+def class_metrics(report: pd.DataFrame) -> Figure:
     """Precision, recall and F1 of each class on the test split, with the macro averages as lines."""
     report = report.copy()
     classes = [c for c in report.index if c not in ("accuracy", "macro avg", "weighted avg", "micro avg")]
@@ -370,20 +374,21 @@ def class_metrics(report: pd.DataFrame, path) -> None:
     title = "Per-class precision, recall and F1 on the test split"
     ax.set_title(title + (f" (accuracy {accuracy:.4f})" if accuracy is not None else ""))
     ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
-    save(fig, path)
+    return fig
 
 
-def test_samples(images: np.ndarray, predictions: pd.DataFrame, count: int, path, seed: int = 0) -> None:
-    """Test images with predicted and true labels: random correct ones, then the most confident mistakes."""
+def test_samples(test: dict[str, np.ndarray], predictions: pd.DataFrame, per_kind: int, seed: int = 0) -> Figure:
+    """Test images with predicted and true labels: ``per_kind`` random correct ones, then the most confident mistakes."""
+    images = test["images"]
     rng = np.random.default_rng(seed)
     correct = predictions[predictions["correct"].astype(bool)]
     wrong = predictions[~predictions["correct"].astype(bool)].sort_values("confidence", ascending=False)
-    chosen_correct = correct.iloc[np.sort(rng.choice(len(correct), size=min(count, len(correct)), replace=False))]
+    chosen_correct = correct.iloc[np.sort(rng.choice(len(correct), size=min(per_kind, len(correct)), replace=False))]
     picks = [
         (f"Correct: {len(chosen_correct)} random of {len(correct):,}", chosen_correct, CORRECT),
-        (f"Wrong: the {min(count, len(wrong))} most confident of {len(wrong):,} mistakes", wrong.head(count), WRONG),
+        (f"Wrong: the {min(per_kind, len(wrong))} most confident of {len(wrong):,} mistakes", wrong.head(per_kind), WRONG),
     ]
-    cols = min(8, max(1, count))
+    cols = min(8, max(1, per_kind))
     rows = [max(1, -(-len(chosen) // cols)) for _, chosen, _ in picks]
     fig = plt.figure(figsize=(cols * 1.6, sum(rows) * 1.65 + 1.0))
     for sub, (title, chosen, color), n_rows in zip(fig.subfigures(2, 1, height_ratios=rows), picks, rows):
@@ -405,21 +410,30 @@ def test_samples(images: np.ndarray, predictions: pd.DataFrame, count: int, path
                 spine.set_linewidth(2)
             ax.set_title(f"pred: {row['predicted']} ({row['confidence']:.2f})\ntrue: {row['true']}", fontsize=7,
                          color=color)
-    save(fig, path)
+    return fig
 
 
-def confused_pairs(pairs: pd.DataFrame, matrix: pd.DataFrame, examples: dict[tuple[str, str], list[np.ndarray]],
-                   path, per_pair: int = 4) -> None:
-    """The most-confused (true, predicted) class pairs as bars, with up to ``per_pair`` such test images each."""
+def confused_pairs(confusion: pd.DataFrame, predictions: pd.DataFrame, test: dict[str, np.ndarray], top: int,
+                   examples: int = 4) -> dict:
+    """The ``top`` most-confused (true, predicted) class pairs of the test split as bars, each with up to ``examples``
+    such test images (the most confident mistakes first); the figure, and the pairs as a table."""
+    pairs = most_confused_pairs(confusion, top)
+    pairs = pairs[pairs["count"] > 0]
+    mistakes = predictions.sort_values("confidence", ascending=False).groupby(["true", "predicted"])["index"]
+    thumbnails = {pair: [test["images"][i] for i in indices] for pair, indices in mistakes}
+    return {"figure": _confused_pairs_figure(pairs, confusion, thumbnails, examples), "table": pairs}
+
+
+def _confused_pairs_figure(pairs: pd.DataFrame, confusion: pd.DataFrame,
+                           thumbnails: dict[tuple[str, str], list[np.ndarray]], per_pair: int) -> Figure:
     if len(pairs) == 0:
         fig, ax = plt.subplots(figsize=(6, 1.2))
         ax.axis("off")
         ax.text(0.5, 0.5, "No test image was misclassified: there are no confused pairs.", ha="center", va="center")
         ax.set_title("Most-confused class pairs on the test split")
-        save(fig, path)
-        return
+        return fig
     n = len(pairs)
-    totals = matrix.sum(axis=1)
+    totals = confusion.sum(axis=1)
     fig = plt.figure(figsize=(6 + per_pair * 0.75, 0.62 * n + 1.2))
     grid = fig.add_gridspec(1, 2, width_ratios=[6, per_pair * 0.75], wspace=0.02)
     bars = fig.add_subplot(grid[0])
@@ -435,17 +449,17 @@ def confused_pairs(pairs: pd.DataFrame, matrix: pd.DataFrame, examples: dict[tup
     bars.grid(axis="y", visible=False)
     bars.set_title("Most-confused class pairs on the test split")
     thumbs = fig.add_subplot(grid[1])
-    any_example = next((image for found in examples.values() for image in found), np.zeros((1, 1, 3), np.uint8))
+    any_example = next((image for found in thumbnails.values() for image in found), np.zeros((1, 1, 3), np.uint8))
     blank = np.full_like(any_example, 255)  # of the dataset's image size
     tiles = []
     for _, row in pairs.iterrows():
-        found = examples.get((row["true"], row["predicted"]), [])[:per_pair]
+        found = thumbnails.get((row["true"], row["predicted"]), [])[:per_pair]
         tiles += list(found) + [blank] * (per_pair - len(found))
     mosaic = _mosaic(tiles, n, per_pair)
     thumbs.imshow(mosaic, interpolation="nearest", aspect="auto", extent=(0, per_pair, n - 0.5, -0.5))
     thumbs.axis("off")
     thumbs.set_title("examples", fontsize=8)
-    save(fig, path)
+    return fig
 
 
 # --- beyond accuracy: calibration and robustness --------------------------------------------------
@@ -483,7 +497,7 @@ def _reliability_panel(top, bottom, record: dict, scaled: dict | None, title: st
     bottom.tick_params(labelsize=7)
 
 
-def reliability_diagrams(panels: list[dict], path, suptitle: str, columns: int = 4) -> None:
+def reliability_figure(panels: list[dict], suptitle: str, columns: int = 4) -> Figure:
     """Small multiples of reliability diagrams, each with its confidence histogram under it.
 
     Each panel: ``title``, ``record`` (``calibration.reliability_record``), optionally ``scaled`` (the record after
@@ -502,14 +516,37 @@ def reliability_diagrams(panels: list[dict], path, suptitle: str, columns: int =
         if i == 0:
             top.legend(frameon=False, fontsize=6, loc="upper left")
     fig.suptitle(suptitle, fontsize=10)
-    save(fig, path)
+    return fig
+
+
+def reliability_diagrams(panels: list[dict], path, suptitle: str, columns: int = 4) -> None:
+    """``reliability_figure`` saved to ``path``."""
+    save(reliability_figure(panels, suptitle, columns), path)
+
+
+def test_reliability(metrics: dict, columns: int = 2) -> Figure:
+    """The selected model's reliability on the test split (its ``metrics.json``), before and after temperature
+    scaling."""
+    calibration = metrics["calibration"]
+    before, after = calibration["uncalibrated"], calibration["calibrated"]
+    panels = [
+        {"title": f"as trained: ECE {before['ece']:.3f}, mean confidence {before['mean_confidence']:.3f}",
+         "record": calibration["reliability"]["uncalibrated"]},
+        {"title": f"temperature {calibration['temperature']:.3f}: ECE {after['ece']:.3f}, "
+                  f"mean confidence {after['mean_confidence']:.3f}",
+         "record": calibration["reliability"]["calibrated"], "chosen": True},
+    ]
+    return reliability_figure(panels,
+                              f"{metrics['variant']} on the test split (accuracy {metrics['accuracy']:.3f}, "
+                              f"{metrics['n_images']:,} images, {calibration['bins']} bins): before and after temperature "
+                              "scaling", columns=columns)
 
 
 def _ordered_corruptions(table: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(table["corruption"]))
 
 
-def corruption_heatmap(table: pd.DataFrame, clean_accuracy: float, path) -> None:
+def corruption_heatmap(table: pd.DataFrame, clean_accuracy: float) -> Figure:
     """Accuracy per corruption (rows, by family) and severity (columns), with each corruption's mean."""
     names = _ordered_corruptions(table)
     grid = table.pivot(index="corruption", columns="severity", values="accuracy").loc[names]
@@ -530,10 +567,10 @@ def corruption_heatmap(table: pd.DataFrame, clean_accuracy: float, path) -> None
     ax.set_title(f"Accuracy on corrupted test images: clean {clean_accuracy:.3f}, mean over corruptions {mean:.3f} "
                  f"({mean / clean_accuracy:.0%} of clean)" if clean_accuracy > 0 else "Accuracy on corrupted test images",
                  fontsize=9)
-    save(fig, path)
+    return fig
 
 
-def severity_curves(table: pd.DataFrame, clean: dict, path) -> None:
+def severity_curves(table: pd.DataFrame, clean: dict) -> Figure:
     """Accuracy and ECE against severity (0: the clean images) per corruption, and their mean over corruptions."""
     names = _ordered_corruptions(table)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -551,7 +588,14 @@ def severity_curves(table: pd.DataFrame, clean: dict, path) -> None:
     axes[1].set_ylim(bottom=0)
     axes[1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    save(fig, path)
+    return fig
+
+
+def robustness(table: pd.DataFrame, summary: dict) -> dict:
+    """The corruption heatmap and the severity curves of the robustness table (accuracy and ECE per corruption and
+    severity) and summary (on the clean images)."""
+    return {"heatmap": corruption_heatmap(table, summary["clean_accuracy"]),
+            "curves": severity_curves(table, {"accuracy": summary["clean_accuracy"], "ece": summary["clean_ece"]})}
 
 
 # --- pipeline -----------------------------------------------------------------------------------
@@ -660,8 +704,10 @@ def _dot_color(hsv: str | None) -> tuple:
         return (0.4, 0.4, 0.4)
 
 
-def benchmarks(table: pd.DataFrame, path) -> None:
-    """Wall time and peak memory (max RSS) of each benchmarked job, grouped by rule."""
+def job_costs(table: pd.DataFrame) -> dict:
+    """Wall time and peak memory (max RSS) of each benchmarked job (``tables.read_benchmarks``), grouped by rule; the
+    figure, and the table as CSV text (six significant digits)."""
+    csv = table.to_csv(index=False, float_format="%.6g")
     table = table.copy()
     table["name"] = [f"{r}: {j}" if j else r for r, j in zip(table["rule"], table["job"])]
     order = table.groupby("rule", sort=False)["seconds"].transform("sum")
@@ -685,4 +731,4 @@ def benchmarks(table: pd.DataFrame, path) -> None:
     total = table["seconds"].sum()
     fig.suptitle(f"Benchmarked jobs: {len(table)} jobs, {total / 60:.1f} minutes of wall time in all")
     fig.tight_layout()
-    save(fig, path)
+    return {"figure": fig, "table": csv}

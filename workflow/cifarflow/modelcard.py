@@ -96,6 +96,7 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     """The model card as Markdown."""
     variant = selection["variant"]
     settings = training["settings"]
+    height, width, channels = export["input"]["shape"][1:]  # the exported model's input: the data's image shape
     n_classes = len(classes)
     dataset_name = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(dataset, dataset)
     if dataset == "cifar100":
@@ -116,7 +117,8 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         f"Test accuracy **{accuracy:.2%}** (95% interval {low:.1%} to {high:.1%}) on {n_test:,} test images.\n")
 
     add("## Use\n")
-    add("Input: RGB images of **32×32 pixels** as `uint8` (0-255), shape `(N, 32, 32, 3)`, with no preprocessing; "
+    add(f"Input: RGB images of **{width}×{height} pixels** as `uint8` (0-255), shape `(N, {height}, {width}, {channels})`, "
+        "with no preprocessing; "
         "the model normalizes them itself with the training split's per-channel mean and standard deviation"
         + (f", and averages its probabilities over {augmented} (test-time augmentation)" if augmented else "")
         + f". Output: `(N, {n_classes})` class probabilities in the order of `classes.json`"
@@ -125,7 +127,7 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         "model = keras.models.load_model(\"model.keras\")   # plain Keras: no custom objects\n"
         "classes = json.load(open(\"classes.json\"))\n"
         "probabilities = model.predict(images_uint8_nhwc)   # or tf.saved_model.load(\"saved_model\").serve(images)\n```\n")
-    add("From the command line, on image files of any size (centre-cropped to a square, then resized to 32×32 "
+    add(f"From the command line, on image files of any size (centre-cropped to a square, then resized to {width}×{height} "
         "with Pillow's bicubic filter): `cifarflow predict --run-dir RUN IMAGE_OR_FOLDER ...`.\n")
 
     add("## Data and split\n")
@@ -149,7 +151,8 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         + ", ".join(f"{m:.2f}" for m in stats["mean"]) + "; std " + ", ".join(f"{s:.2f}" for s in stats["std"]) + " (R, G, B).\n")
 
     add("## Architecture\n")
-    add(f"`{settings['arch']}`, {export['parameters']:,} parameters, input `uint8` (None, 32, 32, 3). Layers:\n")
+    add(f"`{settings['arch']}`, {export['parameters']:,} parameters, input `uint8` (None, {height}, {width}, {channels}). "
+        "Layers:\n")
     add(table(["layer", "type", "output shape", "parameters"],
               [[r["name"], r["type"], _shape(r["output_shape"]), f"{r['parameters']:,}"] for r in export["layers"]], "lllr"))
     add("")
@@ -224,7 +227,7 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
 
     add("## Known limits\n")
     limits = [
-        "Inputs are **32×32 pixels**. Larger pictures must be shrunk to that size, which loses most detail; "
+        f"Inputs are **{width}×{height} pixels**. Larger pictures must be shrunk to that size, which loses most detail; "
         "the model has never seen any other resolution.",
         f"It knows only the **{n_classes} {dataset_name} classes** "
         f"({', '.join(classes[:10])}{', ...' if n_classes > 10 else ''}). "
