@@ -126,6 +126,7 @@ report_rule(
         "selection": "results/selection/selection.json",
     },
     output={"figure": figure(f"{FIGURES}/selection/verdicts.png", "verdicts", "Paired comparisons", SELECTION)},
+    plot="verdicts",
 )
 
 # --- test ---------------------------------------------------------------------------------------

@@ -270,9 +270,12 @@ def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame]
     save(fig, path)
 
 
-def verdict_matrix(pairs: pd.DataFrame, order: list[str], selected: str, level: float, path) -> None:
-    """Every pair of variants: the mean difference in validation accuracy (row minus column, points) and the paired
-    bootstrap verdict of the row against the column; cells whose interval includes 0 are tied."""
+def verdicts(pairs: pd.DataFrame, table: pd.DataFrame, selection: dict) -> Figure:
+    """Every pair of variants (``pairs``: selection's pairwise.csv), in the order of the ranked ``table``: the mean
+    difference in validation accuracy (row minus column, points) and the paired bootstrap verdict of the row against
+    the column; cells whose interval includes 0 are tied."""
+    order = list(table.sort_values("rank")["variant"])
+    selected, level = selection["variant"], selection["level"]
     index = {name: i for i, name in enumerate(order)}
     delta = np.full((len(order), len(order)), np.nan)
     marks = {"better": "+", "worse": "−", "tied": "="}
@@ -294,7 +297,7 @@ def verdict_matrix(pairs: pd.DataFrame, order: list[str], selected: str, level: 
                  f"(row against column; {1 - level:.0%} paired bootstrap interval of the selection metric's difference)",
                  fontsize=9)
     fig.tight_layout()
-    save(fig, path)
+    return fig
 
 
 def _error_bars(values, low, high) -> np.ndarray:
