@@ -40,8 +40,8 @@ MEASURED_CORES = 2  # the CPU figures used both cores of the 2-core machine
 UNMEASURED = min(THROUGHPUT.values(), key=lambda throughput: throughput.cpu)  # a new architecture: the slowest figure
 ROUGHLY = "from measured throughput, ±50 %"
 # Shown on a machine without a GPU when the study would take longer than this measured one (README, "laptop").
-LAPTOP_COMMAND = "snakemake --cores 2 --configfile configs/laptop.yaml"
-LAPTOP_STUDY_SECONDS = 37.5 * 60  # end to end on the 2-core AVX2 CPU
+LAPTOP_COMMAND = "snakemake --cores 4 --configfile configs/laptop.yaml"
+LAPTOP_STUDY_SECONDS = 23 * 60  # end to end on the 2-core AVX2 CPU (22:56, docs/measurements.md)
 
 
 def training_split_size(spec: DatasetSpec, validation_batches: list[str], validation_size: int) -> int:
@@ -123,8 +123,8 @@ def cost_message(config: dict, machine: Machine, directory: Path = Path(".")) ->
                 f"({machine.shares_per_gpu} trainings per GPU at once; {ROUGHLY}).")
     threads = max(1, min(machine.train_threads, machine.cores))
     seconds = wall_seconds([cpu_seconds(each, split_size, threads) for each in settings], machine.cores // threads)
-    message = (f"{todo} {duration_text(seconds)} on this machine's CPU ({machine.cores} cores; no GPU found; "
-               f"{ROUGHLY}).")
+    cores = f"{machine.cores} core{'s' if machine.cores != 1 else ''}"
+    message = f"{todo} {duration_text(seconds)} on this machine's CPU ({cores}; no GPU found; {ROUGHLY})."
     if seconds > LAPTOP_STUDY_SECONDS:
         message += f" For a CPU: {LAPTOP_COMMAND} (about {LAPTOP_STUDY_SECONDS / 60:.0f} min on 2 cores)."
     return message
