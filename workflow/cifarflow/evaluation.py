@@ -63,9 +63,9 @@ def seed_spread(seeds: list[dict]) -> dict:
     def plus_minus(key):
         return f" ± {spread[key]:.4f}" if spread[key] is not None else ""
 
+    over = f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "one seed"
     spread["text"] = (f"accuracy {spread['accuracy_mean']:.4f}{plus_minus('accuracy_std')}, log-loss "
-                      f"{spread['log_loss_mean']:.4f}{plus_minus('log_loss_std')} (mean ± std over {len(seeds)} "
-                      f"seed{'s' if len(seeds) > 1 else ''})")
+                      f"{spread['log_loss_mean']:.4f}{plus_minus('log_loss_std')} ({over})")
     return spread
 
 

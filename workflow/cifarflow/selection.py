@@ -8,7 +8,7 @@ from .statistics import Runs, compare_all, select_with_ties
 
 # What the exported model is: among the selected variant's seeds, the best on the selection metric (then the lowest
 # seed). Its test figures are reported beside the mean and spread of all seeds, so the choice inflates nothing.
-EXPORT_RULE = "the seed with the best validation {metric} (ties: the lowest seed)"
+EXPORT_RULE = "the seed with the best {metric} (ties: the lowest seed)"
 
 
 def trainings_table(metrics: list[dict]) -> pd.DataFrame:
