@@ -119,6 +119,22 @@ def http_server():
         yield server
 
 
+def edited_config(folder: Path, change) -> Path:
+    """The tiny config, changed by ``change(config)``, written to folder/edited.yaml."""
+    import yaml
+
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    change(config)
+    path = folder / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def dry_run(project: Path, archive: Path, config: Path) -> list[str]:
+    """The jobs a dry run of the tiny study in ``project`` with ``config`` would run (``planned_jobs``)."""
+    return planned_jobs(snakemake(project, "-n", *archive_config(archive), config=config))
+
+
 def planned_jobs(result: subprocess.CompletedProcess) -> list[str]:
     """The jobs a dry run (-n) would run, as 'rule' or 'rule:wildcards', sorted."""
     jobs, current = [], None

@@ -13,7 +13,7 @@ from scipy.stats import binomtest
 
 from cifarflow import cli
 from cifarflow.config import all_variants, training_settings, variant_seeds
-from conftest import TINY_CONFIG, archive_config, planned_jobs, snakemake
+from conftest import TINY_CONFIG, archive_config, dry_run, edited_config, planned_jobs, snakemake
 
 TRAININGS = [("small", 0), ("small_augmented", 0), ("small_augmented", 1)]  # configs/tiny.yaml
 
@@ -86,20 +86,8 @@ def test_comparisons_agree_with_mcnemar_computed_from_the_stored_predictions(tin
     assert len(pairs) == 2  # both orders of the one pair
 
 
-def edited(folder, change):
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    change(config)
-    path = folder / "edited.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def jobs_with(study, archive, config):
-    return planned_jobs(snakemake(study, "-n", *archive_config(archive), config=config))
-
-
 def test_adding_a_seed_trains_only_that_seed(own_tiny_study, cifar10_archive, tmp_path):
-    jobs = jobs_with(own_tiny_study, cifar10_archive, edited(tmp_path, lambda c: c.update(seeds=[0, 1])))
+    jobs = dry_run(own_tiny_study, cifar10_archive, edited_config(tmp_path, lambda c: c.update(seeds=[0, 1])))
     assert [job for job in jobs if job.startswith(("train:", "validate:", "calibrate:"))] == [
         "calibrate:variant=small, seed=1", "train:variant=small, seed=1", "validate:variant=small, seed=1"]
     assert "select_best" in jobs
@@ -108,7 +96,7 @@ def test_adding_a_seed_trains_only_that_seed(own_tiny_study, cifar10_archive, tm
 @pytest.mark.parametrize("change", [{"significance_level": 0.2}, {"tie_rule": "fewest_parameters"},
                                     {"bootstrap_resamples": 300}])
 def test_a_statistics_setting_retrains_nothing(own_tiny_study, cifar10_archive, tmp_path, change):
-    jobs = jobs_with(own_tiny_study, cifar10_archive, edited(tmp_path, lambda c: c.update(change)))
+    jobs = dry_run(own_tiny_study, cifar10_archive, edited_config(tmp_path, lambda c: c.update(change)))
     assert "select_best" in jobs and "evaluate_test" in jobs
     assert not [job for job in jobs if job.startswith(("train:", "validate:", "calibrate:", "corrupt_test", "normalize"))]
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cifarflow.checkpoints import Checkpoint
-from conftest import SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, planned_jobs, snakemake
+from conftest import SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, dry_run, edited_config, planned_jobs, snakemake
 from floats import NETWORK_ULPS, assert_float32_close
 
 
@@ -122,18 +122,6 @@ def test_temperature_scaling_can_be_switched_off(tiny_study, cifar10_archive, tm
 def test_finished_run_has_nothing_to_do(own_tiny_study, cifar10_archive):
     result = snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive))
     assert planned_jobs(result) == [], result.stdout
-
-
-def edited_config(folder, change):
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    change(config)
-    path = folder / "edited.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def dry_run(project, archive, config):
-    return planned_jobs(snakemake(project, "-n", *archive_config(archive), config=config))
 
 
 def trained(jobs):
