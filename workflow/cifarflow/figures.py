@@ -139,8 +139,8 @@ def learning_curves(history: pd.DataFrame, variant: str, path, reference: float 
             ax.set_xlim(0.5, total_epochs + 0.5)
     last = history.iloc[-1]
     of_total = f" of {total_epochs}" if total_epochs else ""
-    if "seeds" in history:
-        variant = f"{variant} (mean of {int(history['seeds'].max())} seeds; band: lowest to highest)"
+    if _seeds(history) > 1:
+        variant = f"{variant} (mean of {_seeds(history)} seeds; bands: lowest to highest)"
     fig.suptitle(f"{variant}: validation accuracy {last['val_accuracy']:.3f}, log-loss {last['val_loss']:.3f} "
                  f"after {int(last['epoch'])}{of_total} epochs (training: {last['accuracy']:.3f}, {last['loss']:.3f})",
                  fontsize=10)
@@ -164,9 +164,10 @@ def all_learning_curves(histories: dict[str, pd.DataFrame], selected: str, path,
         _band(axes[1], history, "val_accuracy", style["color"], alpha=0.1)
     if reference is not None:
         axes[1].axhline(reference, color="black", ls="--", lw=0.8, label=f"seed study's test accuracy ({reference:.4f})")
-    banded = " (mean over seeds; band: lowest to highest)" if any("seeds" in h for h in histories.values()) else ""
-    axes[0].set_title("Validation log-loss per epoch" + banded, fontsize=10)
-    axes[1].set_title("Validation accuracy per epoch" + banded, fontsize=10)
+    axes[0].set_title("Validation log-loss per epoch")
+    axes[1].set_title("Validation accuracy per epoch")
+    if any(_seeds(history) > 1 for history in histories.values()):
+        fig.suptitle("Mean over each variant's seeds; bands from the lowest to the highest seed", fontsize=10)
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -305,6 +306,11 @@ def _error_bars(values, low, high) -> np.ndarray:
     samples), so the bar on that side is empty then."""
     values, low, high = (np.asarray(array, dtype=float) for array in (values, low, high))
     return np.clip(np.vstack([values - low, high - values]), 0, None)
+
+
+def _seeds(history: pd.DataFrame) -> int:
+    """How many seeds a history (``tables.seed_band``) is the mean of; 1 for a single training's."""
+    return int(history["seeds"].max()) if "seeds" in history else 1
 
 
 def _band(ax, history: pd.DataFrame, column: str, color, alpha: float = 0.18) -> None:
