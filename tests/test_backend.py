@@ -272,4 +272,5 @@ def test_where_a_training_runs_retrains_nothing_but_its_backend_does(tiny_study,
     moved = planned(gpu={"shares_per_gpu": 3, "devices": [0, 1]}, train_gpus=2)
     assert not [job for job in moved if job.startswith(("train", "validate", "evaluate_test", "export_model"))], moved
     switched = planned(keras_backend="jax")
-    assert {"train:variant=small", "train:variant=small_augmented", "validate:variant=small"} <= set(switched)
+    assert {"train:variant=small, seed=0", "train:variant=small_augmented, seed=1",
+            "validate:variant=small, seed=0"} <= set(switched)

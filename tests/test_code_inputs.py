@@ -73,7 +73,8 @@ def planned_after_editing(study: Path, module: str, archive: Path) -> list[str]:
 
 def test_editing_a_module_that_training_reaches_only_indirectly_retrains(own_tiny_study, cifar10_archive):
     jobs = planned_after_editing(own_tiny_study, "inputs_common.py", cifar10_archive)
-    assert [job for job in jobs if job.startswith("train:")] == ["train:variant=small", "train:variant=small_augmented"]
+    assert [job for job in jobs if job.startswith("train:")] == [
+        "train:variant=small, seed=0", "train:variant=small_augmented, seed=0", "train:variant=small_augmented, seed=1"]
 
 
 def test_editing_a_report_module_trains_and_evaluates_nothing(own_tiny_study, cifar10_archive):

@@ -145,7 +145,7 @@ def test_only_variants_picks_variants_and_rejects_unknown_names(tmp_path):
     result = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32,
                              configs=(REPO / "config.yaml", REPO / "configs/laptop.yaml"))
     trained = [job.split(",")[0] for job in planned_jobs(result) if job.startswith("train:")]
-    assert "train:variant=quick" in trained and "train:variant=fast94" not in trained
+    assert "train:variant=model3_dropout" in trained and "train:variant=quick" not in trained
     bad = dry_run_of_repo(tmp_path, "--config", "archive=x.tar.gz", "archive_md5=" + "a" * 32, "only_variants=[model9]",
                           check=False)
     assert bad.returncode != 0 and "only_variants names ['model9']" in bad.stdout + bad.stderr

@@ -171,13 +171,17 @@ def cifar100_card_inputs(image_size: int = 32) -> dict:
         stats={"mean": [129.3, 124.1, 112.4], "std": [68.2, 65.4, 70.4]},
         classes=classes,
         selection={"variant": "v", "metric": "val_log_loss", "val_accuracy": 0.41, "val_log_loss": 2.3,
-                   "runner_up": None, "margin": None, "tta": {"flip": False, "translate": 0}},
-        variants=pd.DataFrame([{"rank": 1, "variant": "v", "val_accuracy": 0.41, "val_log_loss": 2.3, "parameters": 1000}]),
+                   "runner_up": None, "margin": None, "tta": {"flip": False, "translate": 0}, "level": 0.05,
+                   "rule": "best mean val_log_loss: v (2.3000); the only variant", "seeds": [0, 1], "exported_seed": 1,
+                   "export_rule": "the seed with the best val_log_loss (ties: the lowest seed)"},
+        variants=pd.DataFrame([{"rank": 1, "variant": "v", "n_seeds": 2, "val_accuracy": 0.41, "val_accuracy_low": 0.39,
+                                "val_accuracy_high": 0.43, "val_log_loss": 2.3, "verdict": "selected", "parameters": 1000}]),
         training={"settings": settings, "train_images": 1000, "epochs": 3, "device": "GPU", "threads": 4,
                   "training_seconds": 12.0, "images_per_second": 250.0, "software": {"keras": "3.15.1"}},
         export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"}, "input": {"shape": shape},
                 "layers": [{"name": "image", "type": "InputLayer", "output_shape": shape, "parameters": 0}]},
-        test_metrics={"accuracy": 0.4, "log_loss": 2.4, "n_images": 10000},
+        test_metrics={"accuracy": 0.4, "log_loss": 2.4, "n_images": 10000,
+                      "over_seeds": {"text": "accuracy 0.3950 ± 0.0071, log-loss 2.4100 ± 0.0141 (mean ± std over 2 seeds)"}},
         confusion=confusion, class_report=report, confused_pairs=5,
     )
 
@@ -197,6 +201,7 @@ def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
     assert "test figure comes from" not in card  # the full 10,000 test images
     assert "Exported with keras `3.16.0`." in card
     assert "<h3>Confusion-prone classes</h3>" in to_html(card, "card")
+    assert "The exported model is seed 1 of 0, 1" in card and "± 0.0071" in card and "0.3900 to 0.4300" in card
 
 
 def test_model_card_gives_the_image_size_of_the_data():
