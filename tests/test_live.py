@@ -239,6 +239,7 @@ def test_status_lists_every_configured_variant_and_seed(tmp_path, capsys):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["seeds"] = [2, 0]
     config["variants"]["small"]["seeds"] = [5]
+    config["variants"]["small_augmented"].pop("seeds", None)  # it takes the study's
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     assert cli.main(["status", "--dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
