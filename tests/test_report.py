@@ -56,7 +56,7 @@ EXPECTED_REPORT = {
     },
     "4. Architectures": {"": {(v, "Layer table"): "html" for v in VARIANTS}},
     "5. Selection": {"": {("Variant comparison",): "image", ("Variant table",): "html",
-                          ("Regularization sweep",): "image"}},
+                          ("Regularization sweep",): "image", ("Paired comparisons",): "image"}},
     "6. Test": {"": {("Confusion matrix",): "image", ("Per-class precision, recall and F1",): "image",
                      ("Sample predictions",): "image", ("Most-confused class pairs",): "image"}},
     "7. Beyond accuracy": {
@@ -118,10 +118,11 @@ def test_executed_notebook_tells_the_study(tiny_study):
     story = " ".join("".join(o["data"]["text/markdown"]) for cell in code for o in cell["outputs"]
                      if "text/markdown" in o.get("data", {}))
     selected = json.loads((tiny_study / "results/selection/selection.json").read_text())["variant"]
-    assert f"**{selected}** won" in story
+    assert f"Selected: **{selected}**, by this rule: best mean val_accuracy" in story
+    assert "**Which differences are real.**" in story and "every one of its seeds" in story
     assert "78.38 %" in story and "percentage points" in story
     page = (tiny_study / "results/figures/summary/analysis.html").read_text()
-    assert f"<strong>{selected}</strong> won" in page
+    assert f"Selected: <strong>{selected}</strong>" in page
     robustness = json.loads((tiny_study / "results/robustness/summary.json").read_text())
     assert "**Calibration** (validation split, ECE over 15 equal-width confidence bins)" in story
     assert "**Robustness** (4 corruptions x 5 severities of 50 test images)" in story
