@@ -148,10 +148,11 @@ def test_jobs_are_submitted_to_and_accounted_by_slurm(slurm_study):
         if jobs[job] == "train" and partition_has_gpus():
             assert "gres/gpu=1" in row["AllocTRES"], f"a training job gets a GPU: {row}"
     assert len({row["JobName"] for row in rows}) == 1, "all jobs carry the run's id as job name"
-    variants = sorted(p.name for p in (workdir / "results" / "variants").iterdir())
+    trainings = sorted(f"{p.parent.name}_{p.name.removeprefix('seed-')}"  # the plugin joins the wildcards with _
+                       for p in (workdir / "results" / "variants").glob("*/seed-*"))
     trained = sorted(row["Comment"].removeprefix("rule_train_wildcards_") for row in rows
                      if row["Comment"].startswith("rule_train_"))
-    assert trained == variants, "each variant was trained in its own SLURM job"
+    assert trained == trainings and len(trainings) == 3, "each (variant, seed) was trained in its own SLURM job"
     slurm_logs = list((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert {p.stem for p in slurm_logs} >= set(submitted.values()), "one SLURM log per job, in the working directory"
 
@@ -168,8 +169,8 @@ def test_validation_metrics_equal_a_local_run(slurm_study, tiny_study):
     workdir, _, _ = slurm_study
 
     def metrics(root: Path) -> dict:
-        return {path.parent.name: json.loads(path.read_text())
-                for path in sorted((root / "results" / "variants").glob("*/validation.json"))}
+        return {path.parent.relative_to(root).as_posix(): json.loads(path.read_text())
+                for path in sorted((root / "results" / "variants").glob("*/seed-*/validation.json"))}
 
     on_slurm, local = metrics(workdir), metrics(tiny_study)
     assert on_slurm.keys() == local.keys() and on_slurm
