@@ -4,7 +4,7 @@ rule calibrate:
         predictions=rules.validate.output.predictions,
         code=script_code("calibrate"),
     output:
-        calibration=f"{TRAINING_DIR}/calibration.json",
+        calibration=f"{TRAINING_RESULTS}/calibration.json",
     log:
         "logs/calibrate/{variant}/seed-{seed}.log",
     benchmark:

@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from cifarflow.architectures import check_architectures
 from cifarflow.backend import usable_threads, visible_gpus
 from cifarflow.codeinputs import package_modules
-from cifarflow.config import all_variants, training_settings, variant_seeds
+from cifarflow.config import TRAINING_RESULTS, all_variants, training_settings, variant_seeds
 from cifarflow.costs import Machine, cost_message
 from cifarflow.tta import tta_settings
 from cifarflow.datasets import dataset_of
@@ -21,14 +21,13 @@ PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"
 VARIANTS = all_variants(config)
 check_architectures(VARIANTS)
 SEEDS = variant_seeds(config)
-if old_trainings("."):
+OLD_TRAININGS = old_trainings(".")
+if OLD_TRAININGS:
     raise ValueError(
-        f"this study was made before seeds ({', '.join(old_trainings('.'))} in results/variants/ without seed "
+        f"this study was made before seeds ({', '.join(OLD_TRAININGS)} in results/variants/ without seed "
         "folders): run `cifarflow migrate-seeds` here once to keep those trainings (or `cifarflow migrate-seeds -n` to see "
         "what moves); snakemake would otherwise train them all again"
     )
-# One training's files: each (variant, seed) is its own training.
-TRAINING_DIR = "results/variants/{variant}/seed-{seed}"
 # The training env: TensorFlow's CPU build, or its CUDA build for GPU nodes (train_env: gpu).
 TRAIN_ENV = {"cpu": "../envs/train.yaml", "gpu": "../envs/train-gpu.yaml"}[config["train_env"]]
 

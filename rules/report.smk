@@ -48,7 +48,7 @@ report_rule(
 
 report_rule(
     "plot_learning_curves",
-    input={"histories": seeds_of_variant(f"{TRAINING_DIR}/history.csv")},
+    input={"histories": seeds_of_variant(f"{TRAINING_RESULTS}/history.csv")},
     output={
         "figure": figure(
             f"{FIGURES}/training/variants/{{variant}}.png",
@@ -64,7 +64,7 @@ report_rule(
 report_rule(
     "plot_all_learning_curves",
     input={
-        "histories": every_training(f"{TRAINING_DIR}/history.csv"),
+        "histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
         "selection": "results/selection/selection.json",
     },
     output={
@@ -84,8 +84,8 @@ report_rule(
 report_rule(
     "layer_table",
     input={  # the architecture of the variant's first seed (every seed has the same)
-        "model": first_seed_of_variant(f"{TRAINING_DIR}/model.keras"),
-        "summary": first_seed_of_variant(f"{TRAINING_DIR}/training.json"),
+        "model": first_seed_of_variant(f"{TRAINING_RESULTS}/model.keras"),
+        "summary": first_seed_of_variant(f"{TRAINING_RESULTS}/training.json"),
     },
     output={"table": figure(f"{FIGURES}/architectures/{{variant}}.html", "layer_table", "Layer table", ARCHITECTURES)},
     params={"keras_backend": config["keras_backend"]},
@@ -106,8 +106,8 @@ report_rule(
 report_rule(
     "plot_regularization_sweep",
     input={
-        "summaries": every_training(f"{TRAINING_DIR}/training.json"),
-        "histories": every_training(f"{TRAINING_DIR}/history.csv"),
+        "summaries": every_training(f"{TRAINING_RESULTS}/training.json"),
+        "histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
         "variants": "results/selection/variants.csv",
         "selection": "results/selection/selection.json",
     },
@@ -180,7 +180,7 @@ report_rule(
 report_rule(
     "plot_calibration",
     input={
-        "calibrations": every_training(f"{TRAINING_DIR}/calibration.json"),
+        "calibrations": every_training(f"{TRAINING_RESULTS}/calibration.json"),
         "selection": "results/selection/selection.json",
     },
     output={

@@ -3,10 +3,10 @@
 # seed of the selected variant on the test split, read only now.
 rule select_best:
     input:
-        metrics=every_training(f"{TRAINING_DIR}/validation.json"),
-        predictions=every_training(f"{TRAINING_DIR}/val_predictions.npz"),
-        calibrations=every_training(f"{TRAINING_DIR}/calibration.json"),
-        models=every_training(f"{TRAINING_DIR}/model.keras"),
+        metrics=every_training(f"{TRAINING_RESULTS}/validation.json"),
+        predictions=every_training(f"{TRAINING_RESULTS}/val_predictions.npz"),
+        calibrations=every_training(f"{TRAINING_RESULTS}/calibration.json"),
+        models=every_training(f"{TRAINING_RESULTS}/model.keras"),
         code=script_code("select_best"),
     output:
         table="results/selection/variants.csv",

@@ -6,9 +6,9 @@ rule train:
         classes="results/data/classes.json",
         code=script_code("train"),
     output:
-        model=f"{TRAINING_DIR}/model.keras",
-        history=f"{TRAINING_DIR}/history.csv",
-        summary=f"{TRAINING_DIR}/training.json",
+        model=f"{TRAINING_RESULTS}/model.keras",
+        history=f"{TRAINING_RESULTS}/history.csv",
+        summary=f"{TRAINING_RESULTS}/training.json",
     log:
         "logs/train/{variant}/seed-{seed}.log",
     benchmark:
@@ -39,8 +39,8 @@ rule validate:
         val="results/data/val.npz",
         code=script_code("validate"),
     output:
-        metrics=f"{TRAINING_DIR}/validation.json",
-        predictions=f"{TRAINING_DIR}/val_predictions.npz",  # labels + probabilities, read by calibrate and the paired tests
+        metrics=f"{TRAINING_RESULTS}/validation.json",
+        predictions=f"{TRAINING_RESULTS}/val_predictions.npz",  # labels + probabilities, read by calibrate and the paired tests
     log:
         "logs/validate/{variant}/seed-{seed}.log",
     benchmark:

@@ -1,6 +1,10 @@
 """A variant's complete settings from the study config: defaults, the variant's own values, the study budget."""
 
 import copy
+from pathlib import Path
+
+# Where one training's results are: each (variant, seed) is its own training.
+TRAINING_RESULTS = "results/variants/{variant}/seed-{seed}"
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:
@@ -57,6 +61,11 @@ def seeds_of(config: dict, name: str) -> list[int]:
 def variant_seeds(config: dict) -> dict[str, list[int]]:
     """Each chosen variant's seeds."""
     return {name: seeds_of(config, name) for name in all_variants(config)}
+
+
+def training_results(directory: Path, variant: str, seed: int) -> Path:
+    """The folder of one training's results in the study at ``directory``."""
+    return Path(directory) / TRAINING_RESULTS.format(variant=variant, seed=seed)
 
 
 def training_settings(settings: dict, seed: int) -> dict:

@@ -9,7 +9,7 @@ what else runs, and the per-epoch validation is left out.
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import all_variants, variant_seeds
+from .config import all_variants, training_results, variant_seeds
 from .datasets import DatasetSpec, dataset_of
 from .status import duration_text
 
@@ -83,7 +83,7 @@ def pending_trainings(config: dict, directory: Path = Path(".")) -> tuple[list[t
     """The (variant, seed) trainings without a ``training.json`` yet, and the number of trainings in the study."""
     trainings = [(name, seed) for name, seeds in variant_seeds(config).items() for seed in seeds]
     pending = [(name, seed) for name, seed in trainings
-               if not (Path(directory) / "results/variants" / name / f"seed-{seed}" / "training.json").exists()]
+               if not (training_results(directory, name, seed) / "training.json").exists()]
     return pending, len(trainings)
 
 

@@ -13,24 +13,18 @@ of paths, a list of those. An input that needs another reader names one of ``REA
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from . import figures
-from .fileio import load_json
+from .fileio import load_json, load_npz
 from .tables import read_benchmarks
-
-
-def load_arrays(path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
 
 
 READERS = {
     "csv": pd.read_csv,
     "json": load_json,
-    "npz": load_arrays,
+    "npz": load_npz,
     "indexed_csv": partial(pd.read_csv, index_col=0),  # the first column is the index (row labels)
     "benchmarks": read_benchmarks,  # benchmark files, one table row each
 }

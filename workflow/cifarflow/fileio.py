@@ -16,6 +16,12 @@ def save_npz(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read into memory (the file is closed again)."""
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
 def save_json(path: Path, data) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .config import training_results
+
 # A training's result files, in results/variants/<variant>/
 RESULT_FILES = ("model.keras", "history.csv", "training.json", "validation.json", "val_predictions.npz", "calibration.json")
 # The records that gain the seed key
@@ -38,9 +40,9 @@ def _move(source: Path, target: Path, moves: list[tuple[Path, Path]]) -> None:
 def planned_moves(directory: Path, trainings: dict[str, int]) -> list[tuple[Path, Path]]:
     moves: list[tuple[Path, Path]] = []
     for variant, seed in trainings.items():
-        old = directory / "results" / "variants" / variant
+        old, new = directory / "results" / "variants" / variant, training_results(directory, variant, seed)
         for name in RESULT_FILES:
-            _move(old / name, old / f"seed-{seed}" / name, moves)
+            _move(old / name, new / name, moves)
         for folder, suffix in PER_VARIANT:
             _move(directory / folder / f"{variant}{suffix}", directory / folder / variant / f"seed-{seed}{suffix}", moves)
     return moves

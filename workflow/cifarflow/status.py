@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import training_results
+
 STALLED_AFTER_SECONDS = 600  # no new epoch for this long (or 3 epochs' time, whichever is longer): the job stopped
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+):", re.M)
 START_LINE = re.compile(r"^training \S* on .*?: \d+ images, (\d+) epochs", re.M)
@@ -79,7 +81,7 @@ def _mtime(path: Path) -> float | None:
 
 
 def _finished(directory: Path, name: str, seed: int) -> Training | None:
-    folder = directory / "results" / "variants" / name / f"seed-{seed}"
+    folder = training_results(directory, name, seed)
     try:
         summary = json.loads((folder / "training.json").read_text())
         with open(folder / "history.csv", newline="") as file:

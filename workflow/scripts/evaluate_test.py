@@ -18,17 +18,18 @@ with logged(snakemake.log[0]):
     out, bins = snakemake.output, snakemake.params.bins
     selection = load_json(snakemake.input.selection)
     images, labels = load_split(snakemake.input.test)
+    classes = load_json(snakemake.input.classes)
     # Every seed of the selected variant; the exported seed's predictions make the detailed report.
     seeds = []
     for seed in selection["seeds"]:
         model = keras.models.load_model(Path(snakemake.input.seed_models) / f"seed-{seed}.keras", compile=False)
         raw, probs = calibrated_probabilities(model, images, selection["tta"], selection["temperatures"][str(seed)])
-        result = test_report(labels, probs, load_json(snakemake.input.classes))
+        result = test_report(labels, probs, classes)
         seeds.append({"seed": seed, **result["metrics"]})
-        exported_seed = seed == selection["exported_seed"]
-        if exported_seed:
+        is_exported = seed == selection["exported_seed"]
+        if is_exported:
             exported = raw, probs, result
-        print(f"seed {seed}{' (exported)' if exported_seed else ''}: accuracy {result['metrics']['accuracy']:.4f}, "
+        print(f"seed {seed}{' (exported)' if is_exported else ''}: accuracy {result['metrics']['accuracy']:.4f}, "
               f"log-loss {result['metrics']['log_loss']:.4f}")
     raw, probs, result = exported
     calibration = {

@@ -1,21 +1,16 @@
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.fileio import load_json, save_json
+from cifarflow.fileio import load_json, load_npz, save_json
 
 with logged(snakemake.log[0]):
     from cifarflow.selection import select
 
     params, out = snakemake.params, snakemake.output
     metrics = [load_json(path) for path in snakemake.input.metrics]
-    predictions = []
-    for path in snakemake.input.predictions:
-        with np.load(path) as stored:
-            predictions.append({"labels": stored["labels"], "probabilities": stored["probabilities"]})
+    predictions = [load_npz(path) for path in snakemake.input.predictions]  # labels and probabilities
     result = select(metrics, predictions, params.metric, params.level, params.resamples, params.bootstrap_seed,
                     params.tie_rule)
     selection = result["selection"]
