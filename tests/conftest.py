@@ -1,5 +1,6 @@
 """Shared fixtures: tiny official-format archives and runs of the workflow on them."""
 
+import fcntl
 import functools
 import json
 import os
@@ -20,14 +21,36 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY_CONFIG = REPO / "configs" / "tiny.yaml"
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once for the whole test session, even when pytest-xdist runs it in several worker
+    processes: the first worker builds in a folder all of them share while the others wait on a lock, then every
+    worker gets that folder (so the files, and the paths recorded in them, are the same for all)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.done"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def cifar10_archive(tmp_path_factory) -> Path:
-    return write_tar(tmp_path_factory.mktemp("archives") / "cifar-10-python.tar.gz", cifar10_members())
+    folder = built_once(tmp_path_factory, "archives", lambda folder: write_tar(folder / "cifar-10-python.tar.gz",
+                                                                                 cifar10_members()))
+    return folder / "cifar-10-python.tar.gz"
 
 
 @pytest.fixture(scope="session")
 def cifar100_archive(tmp_path_factory) -> Path:
-    return write_tar(tmp_path_factory.mktemp("archives100") / "cifar-100-python.tar.gz", cifar100_members())
+    folder = built_once(tmp_path_factory, "archives100", lambda folder: write_tar(folder / "cifar-100-python.tar.gz",
+                                                                                    cifar100_members()))
+    return folder / "cifar-100-python.tar.gz"
 
 
 PROJECT_FILES = ["Snakefile", "config.yaml", "rules", "workflow", "envs", "configs", "profiles"]
@@ -67,17 +90,29 @@ def archive_config(archive: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory, cifar10_archive) -> Path:
-    """One complete run of the tiny study (every target of `rule all`) in a copy of the project; returns its folder."""
-    workdir = copy_project(tmp_path_factory.mktemp("tiny_study"))
-    snakemake(workdir, "--cores", "2", *archive_config(cifar10_archive))
-    return workdir
+    """One complete run of the tiny study (every target of `rule all`) in a copy of the project, shared by every test
+    (and test worker) that only reads it; returns its folder."""
+    def build(workdir: Path) -> None:
+        copy_project(workdir)
+        snakemake(workdir, "--cores", "2", *archive_config(cifar10_archive))
+
+    return built_once(tmp_path_factory, "tiny_study", build)
 
 
 @pytest.fixture
 def own_tiny_study(tiny_study, tmp_path) -> Path:
     """A copy of the finished tiny study, time stamps kept (so nothing is left to do in it), for a test that edits or
     writes there; the shared one stays as the workflow left it, whatever order the tests run in."""
-    return Path(shutil.copytree(tiny_study, tmp_path / "tiny_study", symlinks=True))
+    return copy_of_study(tiny_study, tmp_path / "tiny_study")
+
+
+def copy_of_study(study: Path, dest: Path) -> Path:
+    """A copy of a finished study, time stamps kept, without the lock files of a dry run that another test (worker)
+    may be making in it at that moment."""
+    def locks(folder: str, names: list[str]) -> list[str]:
+        return names if Path(folder).parts[-2:] == (".snakemake", "locks") else []
+
+    return Path(shutil.copytree(study, dest, symlinks=True, ignore=locks))
 
 
 def dry_run_of_repo(workdir: Path, *args: str, configs: tuple[Path, ...] = (REPO / "config.yaml",), **options):

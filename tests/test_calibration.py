@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import log_loss
 
 from cifarflow.calibration import (PROBABILITY_FLOOR, brier_score, calibrate, calibration_errors, calibration_metrics,
-                                   fit_temperature, negative_log_likelihood, reliability_bins, scale_probabilities)
+                                   fit_temperature, negative_log_likelihood, pooled_reliability, reliability_bins,
+                                   reliability_record, scale_probabilities)
 
 CLASSES = 10
 
@@ -108,3 +109,20 @@ def test_brier_and_nll_by_definition():
     _, probs, labels = synthetic(n=2000, seed=4)
     assert negative_log_likelihood(labels, probs) == pytest.approx(log_loss(labels, probs, labels=range(CLASSES)), rel=1e-9)
     assert negative_log_likelihood([0], np.array([[0.0, 1.0]])) == pytest.approx(-np.log(PROBABILITY_FLOOR))
+
+
+def test_seeds_pooled_are_their_images_in_one_record():
+    """A variant's seeds in one reliability diagram: the same bins as the record of all their images together,
+    an empty bin where every seed's is empty."""
+    _, first_probs, first_labels = synthetic(n=3_000, spread=2.0, seed=1)
+    _, second_probs, second_labels = synthetic(n=1_000, spread=4.0, seed=2)  # another size, other confidences
+    pooled = pooled_reliability([reliability_record(first_labels, first_probs), reliability_record(second_labels, second_probs)])
+    together = reliability_record(np.concatenate([first_labels, second_labels]), np.concatenate([first_probs, second_probs]))
+    assert pooled["edges"] == together["edges"] and pooled["count"] == together["count"]
+    for key in ("accuracy", "confidence"):
+        assert [value is None for value in pooled[key]] == [value is None for value in together[key]]
+        filled = [(a, b) for a, b in zip(pooled[key], together[key]) if a is not None]
+        # float64 sums in another order: equal to a few units in the last place
+        assert [a for a, _ in filled] == pytest.approx([b for _, b in filled], rel=1e-12)
+    with pytest.raises(ValueError, match="different bins"):
+        pooled_reliability([reliability_record(first_labels, first_probs, bins=10), together])

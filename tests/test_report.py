@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import TINY_CONFIG, archive_config, snakemake, workflow_rules
+from conftest import TINY_CONFIG, archive_config, copy_of_study, snakemake, workflow_rules
 
 VARIANTS = ["small", "small_augmented"]  # the variants of configs/tiny.yaml
 
@@ -134,7 +134,7 @@ def report_html(tiny_study, cifar10_archive, tmp_path_factory):
     """`snakemake --report` of a copy of the finished tiny study; returns the report's path (and prints the build
     time)."""
     folder = tmp_path_factory.mktemp("report")
-    study = Path(shutil.copytree(tiny_study, folder / "tiny_study", symlinks=True))
+    study = copy_of_study(tiny_study, folder / "tiny_study")
     path = folder / "report.html"
     started = time.monotonic()
     snakemake(study, "--report", str(path), *archive_config(cifar10_archive))

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,8 @@ import pytest
 import yaml
 
 from cifarflow.checkpoints import Checkpoint
-from conftest import SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, dry_run, edited_config, planned_jobs, snakemake
+from conftest import (SNAKEMAKE, TINY_CONFIG, archive_config, copy_of_study, copy_project, dry_run, edited_config, planned_jobs,
+                      snakemake)
 from floats import NETWORK_ULPS, assert_float32_close
 
 
@@ -105,7 +105,7 @@ def test_robustness_outputs(tiny_study):
 
 def test_temperature_scaling_can_be_switched_off(tiny_study, cifar10_archive, tmp_path):
     project = tmp_path / "project"
-    shutil.copytree(tiny_study, project, symlinks=True)
+    copy_of_study(tiny_study, project)
     config = edited_config(tmp_path, lambda c: c.update(temperature_scaling=False))
     jobs = dry_run(project, cifar10_archive, config)
     assert "select_best" in jobs and not any(job.startswith(("train", "validate", "calibrate", "corrupt_test")) for job in jobs)

@@ -130,5 +130,21 @@ def reliability_record(labels: np.ndarray, probs: np.ndarray, bins: int = 15) ->
             for key, values in reliability_bins(labels, probs, bins).items()}
 
 
+def pooled_reliability(records: list[dict]) -> dict:
+    """Several records (``reliability_record``) of the same bins (a variant's seeds) as one: the images of every record in
+    each bin, with their accuracy and confidence (each record's bin weighted by its images)."""
+    edges = records[0]["edges"]
+    if any(record["edges"] != edges for record in records):
+        raise ValueError("reliability records with different bins cannot be pooled")
+    counts = np.array([record["count"] for record in records], dtype=np.float64)
+    total = counts.sum(axis=0)
+    pooled = {"edges": list(edges), "count": [float(value) for value in total]}
+    for key in ("accuracy", "confidence"):
+        values = np.array([[np.nan if v is None else v for v in record[key]] for record in records], dtype=np.float64)
+        sums = np.where(counts > 0, values, 0.0) * counts
+        pooled[key] = [None if n == 0 else float(value) for value, n in zip(sums.sum(axis=0) / np.maximum(total, 1), total)]
+    return pooled
+
+
 def uses_temperature(temperature: float | None) -> bool:
     return temperature is not None and temperature != 1.0

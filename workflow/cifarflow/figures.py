@@ -528,6 +528,22 @@ def reliability_figure(panels: list[dict], suptitle: str, columns: int = 4) -> F
     return fig
 
 
+def reliability_panel(variant: str, calibrations: list[dict], chosen: bool) -> dict:
+    """A ``reliability_figure`` panel of one variant from the ``calibration.json`` of each of its seeds: their images
+    pooled, and the seeds' mean ECE before and after temperature scaling and mean temperature in the title."""
+    from .calibration import pooled_reliability
+
+    def mean(values) -> float:
+        return float(np.mean(list(values)))
+
+    before, after = (mean(c[key]["ece"] for c in calibrations) for key in ("uncalibrated", "calibrated"))
+    temperature = mean(c["temperature"] for c in calibrations)
+    seeds = f"seed {calibrations[0]['seed']}" if len(calibrations) == 1 else f"{len(calibrations)} seeds"
+    return {"title": f"{variant} ({seeds}): ECE {before:.3f} -> {after:.3f} (T {temperature:.2f})",
+            "record": pooled_reliability([c["reliability"]["uncalibrated"] for c in calibrations]),
+            "scaled": pooled_reliability([c["reliability"]["calibrated"] for c in calibrations]), "chosen": chosen}
+
+
 def reliability_diagrams(panels: list[dict], path, suptitle: str, columns: int = 4) -> None:
     """``reliability_figure`` saved to ``path``."""
     save(reliability_figure(panels, suptitle, columns), path)

@@ -1,15 +1,12 @@
-import numpy as np
-
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.fileio import save_json
+from cifarflow.fileio import load_npz, save_json
 
 with logged(snakemake.log[0]):
     from cifarflow.calibration import TEMPERATURE_RANGE, calibrate
 
-    with np.load(snakemake.input.predictions) as stored:
-        labels, probs = stored["labels"], stored["probabilities"]
-    result = calibrate(labels, probs, snakemake.params.bins)
+    stored = load_npz(snakemake.input.predictions)
+    result = calibrate(stored["labels"], stored["probabilities"], snakemake.params.bins)
     variant, seed = snakemake.wildcards.variant, int(snakemake.wildcards.seed)
     save_json(snakemake.output.calibration, {"variant": variant, "seed": seed, **result})
     before, after = result["uncalibrated"], result["calibrated"]

@@ -1,13 +1,12 @@
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.fileio import load_json, save_json
+from cifarflow.fileio import load_json, load_npz, save_json
 from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
@@ -27,9 +26,9 @@ with logged(snakemake.log[0]):
 
     rows, predicted, started = [], 0, time.perf_counter()
     for path in snakemake.input.corrupted:
-        with np.load(path) as stored:
-            corrupted, labels, severities, indices = stored["images"], stored["labels"], stored["severities"], stored["indices"]
-        for severity, images in zip(severities, corrupted):
+        stored = load_npz(path)
+        labels, indices = stored["labels"], stored["indices"]
+        for severity, images in zip(stored["severities"], stored["images"]):
             rows.append(score(Path(path).stem, severity, images, labels))
             predicted += len(images)
             print(f"{rows[-1]['corruption']} severity {severity}: accuracy {rows[-1]['accuracy']:.4f}, ECE {rows[-1]['ece']:.4f}")
