@@ -65,7 +65,8 @@ def report_rule(name, input, output, params=None, plot=None, read=None, script_n
     With `plot`, the script is the generic workflow/scripts/plot.py: it calls the function `plot` of
     workflow/cifarflow/figures.py with the inputs (read by file type; `read` names another reader of an input, see
     cifarflow/figureio.py) and the params, and writes what the function returns to the outputs. Without it, the
-    script is workflow/scripts/<script_name, by default name>.py."""
+    script is workflow/scripts/<script_name, by default name>.py. A figure rule (its script is plot.py or plot_*.py)
+    is a local rule: on a cluster it runs where Snakemake runs."""
     # not `script`: the rule's body calls Snakemake's script() by that name
     if plot:
         script_name, params = "plot", {**(params or {}), "plot": plot, "read": read or {}}
@@ -74,6 +75,9 @@ def report_rule(name, input, output, params=None, plot=None, read=None, script_n
     rule:
         name:
             name
+        # A figure takes seconds of matplotlib on small result files: on a cluster it is drawn where Snakemake runs
+        # instead of waiting in the queue as a job of its own.
+        localrule: script_name.startswith("plot")
         input:
             **input,
             code=script_code(script_name),

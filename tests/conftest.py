@@ -39,6 +39,19 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     return folder
 
 
+# The test files that take longest (minutes: a study run through SLURM, a whole study of their own, trainings killed
+# and resumed), started first so that pytest-xdist's workers finish together (pyproject.toml: --no-loadscope-reorder).
+LONGEST_FIRST = ["test_slurm.py", "test_custom_dataset.py", "test_study_workflow.py", "test_backend.py", "test_live.py"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the tests of a file keep their order
+
+
 @pytest.fixture(scope="session")
 def cifar10_archive(tmp_path_factory) -> Path:
     folder = built_once(tmp_path_factory, "archives", lambda folder: write_tar(folder / "cifar-10-python.tar.gz",

@@ -224,6 +224,7 @@ def jax_study(tmp_path_factory, cifar10_archive):
     pytest.importorskip("jax")
     project = copy_project(tmp_path_factory.mktemp("jax_study"))
     config = yaml.safe_load(TINY_CONFIG.read_text()) | {"keras_backend": "jax", "gpu": {"shares_per_gpu": 1, "devices": [0, 1]}}
+    config["variants"]["small_augmented"]["seeds"] = [0]  # two trainings, side by side on the two GPUs
     (project / "jax.yaml").write_text(yaml.safe_dump(config))
     targets = ["results/test/metrics.json", "results/export/metadata.json", "results/figures/architectures/small.html"]
     snakemake(project, "--cores", "2", "--resources", "gpu=2", *archive_config(cifar10_archive), "--", *targets,

@@ -137,6 +137,9 @@ def test_jobs_are_submitted_to_and_accounted_by_slurm(slurm_study):
     jobs = remote_jobs(log)
     assert jobs, f"no jobs ran:\n{log[-5000:]}"
     assert set(submitted) == set(jobs), "every job of the run (and only those) went through sbatch"
+    figures = re.findall(r"^localrule (plot\w*):", log, re.M)
+    assert "plot_confusion_matrix" in figures and not [rule for rule in jobs.values() if rule.startswith("plot")], \
+        "figures are drawn where Snakemake runs, not submitted"
     rows = sacct(submitted.values())
     by_id = {row["JobID"]: row for row in rows}
     assert set(by_id) == set(submitted.values()), f"sacct knows the plugin's job ids: {sorted(by_id)}"
