@@ -3,7 +3,6 @@ a resume after a kill, and `cifarflow status` on a running or killed study."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -14,26 +13,25 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 
 from archives import class_images
-from conftest import REPO, SNAKEMAKE, TINY_CONFIG, archive_config, copy_project, snakemake
+from conftest import REPO, TINY_CONFIG
 from cifarflow import cli
 from cifarflow.codeinputs import package_modules
-from cifarflow.live import HPARAMS_TAG, SCALARS, SETTINGS_TAG, LiveView
+from cifarflow.live import HPARAMS_TAG, SETTINGS_TAG, LiveView
 from cifarflow.fileio import save_json
 from cifarflow.splits import channel_stats
-from cifarflow.status import checkpoint_state_file, study_status
+from cifarflow.status import study_status
 from cifarflow.backend import configure_training
 from cifarflow.checkpoints import Checkpoint
 from cifarflow.training import train_variant
 
 tensorboard = pytest.importorskip("tensorboard", reason="the tests read the events with TensorBoard's reader")
+from live_checks import FLOAT32, assert_events_match, assert_png, read_run  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import metadata as hparams_metadata  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
 
-FLOAT32 = float(np.finfo(np.float32).eps)  # events hold float32 copies of the history's float64 values
 LABELS = np.arange(60) % 3
 IMAGES = class_images(LABELS, np.random.default_rng(0))
 SETTINGS = {
@@ -41,31 +39,6 @@ SETTINGS = {
     "dropout_rates": {"conv": 0.25, "dense": 0.4}, "augment": {"shift": 0.1, "flip": True, "fill": "nearest"},
     "deterministic": True, "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 3, "seed": 0},
 }
-
-
-def read_run(folder: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag of one TensorBoard run: [(step, value), ...] in the order TensorBoard's reader gives them."""
-    events = EventAccumulator(str(folder), size_guidance={TENSORS: 0}).Reload()
-    return {tag: [(event.step, float(tensor_util.make_ndarray(event.tensor_proto))) for event in events.Tensors(tag)]
-            for tag in events.Tags()["tensors"]}
-
-
-def assert_events_match(events_dir: Path, history: list[dict]) -> None:
-    """One value per epoch and tag, in every run, equal to the history's."""
-    for run, tags in SCALARS.items():
-        scalars = read_run(events_dir / run)
-        assert set(scalars) == set(tags), run
-        for tag, column in tags.items():
-            assert [step for step, _ in scalars[tag]] == [row["epoch"] for row in history], (run, tag)
-            assert [value for _, value in scalars[tag]] == pytest.approx([row[column] for row in history], rel=FLOAT32)
-
-
-def assert_png(path: Path) -> bytes:
-    data = path.read_bytes()
-    with Image.open(path) as image:
-        image.load()  # decodes every pixel: a truncated file fails here
-        assert image.format == "PNG" and image.width > 500 and image.height > 200
-    return data
 
 
 class CheckedView(LiveView):
@@ -246,48 +219,6 @@ def test_status_lists_every_configured_variant_and_seed(tmp_path, capsys):
     assert [line.split()[:4] for line in lines[1:-1]] == [
         ["small", "5", "waiting", "0/2"], ["small_augmented", "0", "waiting", "0/2"], ["small_augmented", "2", "waiting", "0/2"]]
     assert lines[-1] == "3 waiting"
-
-
-def test_killed_training_resumes_with_one_event_per_epoch_and_status_shows_its_epoch(tmp_path, cifar10_archive, capsys):
-    project = copy_project(tmp_path / "project")
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    config["variants"] = {"slow": {"arch": "lenet2", "train": {"epochs": 12, "batch_size": 8}}}
-    config_path = tmp_path / "slow.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/seed-0/model.keras"]
-    snakemake(project, "--cores", "1", *archive_config(cifar10_archive), "--", "normalize", config=config_path)
-    command = [SNAKEMAKE, "-s", str(project / "Snakefile"), "-d", str(project), "--configfile", str(config_path),
-               "--replace-workflow-config", *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    figure = project / "logs/train/slow/seed-0.png"
-    checkpoints = project / "checkpoints/slow/seed-0"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        state_file = checkpoint_state_file(checkpoints)
-        if state_file and json.loads(state_file.read_text())["epochs_done"] >= 2:
-            break
-        assert process.poll() is None, "training finished before it could be killed"
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)  # at any point of an epoch: maybe between the checkpoint and the events
-    process.wait()
-    killed = json.loads(checkpoint_state_file(checkpoints).read_text())
-    done = killed["epochs_done"]
-    assert 2 <= done < 12
-    assert_png(figure)
-
-    status = ["status", "--dir", str(project), "--configfile", str(config_path), "--replace-workflow-config"]
-    assert cli.main(status) == 0
-    [row] = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("slow ")]
-    assert row[1:5] == ["0", "training", f"{done}/12", f"{killed['history'][-1]['val_accuracy']:.4f}"]
-
-    snakemake(project, "--unlock", *args, config=config_path)
-    snakemake(project, "--rerun-incomplete", *args, config=config_path)
-    assert f"resuming from the checkpoint after epoch {done} of 12" in (project / "logs/train/slow/seed-0.log").read_text()
-    history = pd.read_csv(project / "results/variants/slow/seed-0/history.csv").to_dict("records")
-    assert_events_match(project / "logs/tensorboard/slow/seed-0", history)
-    assert_png(figure)
-    assert cli.main(status) == 0
-    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["slow", "0", "done", "12/12"]
 
 
 def test_status_imports_no_tensorflow(tmp_path):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cifarflow import cli
 from cifarflow.checkpoints import Checkpoint
 from conftest import (SNAKEMAKE, TINY_CONFIG, archive_config, copy_of_study, copy_project, dry_run, edited_config, planned_jobs,
                       snakemake)
@@ -182,7 +183,11 @@ def long_config(folder, epochs=EPOCHS, **train):
     return edited_config(folder, change)
 
 
-def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
+def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive, capsys):
+    """A training killed like a power cut: `cifarflow status` shows its last epoch, the rerun trains only the epochs
+    after it, the events and live figure cover every epoch once, and the result is the uninterrupted training's."""
+    from live_checks import assert_events_match, assert_png
+
     project = copy_project(tmp_path / "project")
     config = long_config(tmp_path)
     args = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/slow/seed-0/model.keras"]
@@ -202,6 +207,12 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
     killed = json.loads((checkpoint.epochs()[0] / "state.json").read_text())
     done = killed["epochs_done"]
     assert 3 <= done < EPOCHS and not (project / "results/variants/slow/seed-0/model.keras").exists()
+    figure = project / "logs/train/slow/seed-0.png"
+    assert_png(figure)
+    status = ["status", "--dir", str(project), "--configfile", str(config), "--replace-workflow-config"]
+    assert cli.main(status) == 0
+    [row] = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("slow ")]
+    assert row[1:5] == ["0", "training", f"{done}/{EPOCHS}", f"{killed['history'][-1]['val_accuracy']:.4f}"]
 
     snakemake(project, "--unlock", *args, config=config)  # what snakemake asks for after a power cut
     snakemake(project, "--rerun-incomplete", *args, config=config)
@@ -213,6 +224,11 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive):
     assert list(history["seconds"][:done]) == pytest.approx([row["seconds"] for row in killed["history"]])
     trained_again = [k for k in range(1, done + 1) if f"epoch {k}/{EPOCHS}:" in log]  # the rerun's log
     assert f"epoch {done + 1}/{EPOCHS}:" in log and trained_again == []
+    # one event per epoch (the kill may have come between a checkpoint and its events), the figure redrawn
+    assert_events_match(project / "logs/tensorboard/slow/seed-0", history.to_dict("records"))
+    assert_png(figure)
+    assert cli.main(status) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["slow", "0", "done", f"{EPOCHS}/{EPOCHS}"]
 
     # the same training never interrupted, on this machine: the same result, epoch by epoch
     uninterrupted = copy_project(tmp_path / "uninterrupted")
