@@ -52,18 +52,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)  # stable: the tests of a file keep their order
 
 
+def shared_archive(tmp_path_factory, name: str, members) -> Path:
+    """The tiny archive ``name`` of ``members()``, written once for every worker."""
+    return built_once(tmp_path_factory, name, lambda folder: write_tar(folder / name, members())) / name
+
+
 @pytest.fixture(scope="session")
 def cifar10_archive(tmp_path_factory) -> Path:
-    folder = built_once(tmp_path_factory, "archives", lambda folder: write_tar(folder / "cifar-10-python.tar.gz",
-                                                                                 cifar10_members()))
-    return folder / "cifar-10-python.tar.gz"
+    return shared_archive(tmp_path_factory, "cifar-10-python.tar.gz", cifar10_members)
 
 
 @pytest.fixture(scope="session")
 def cifar100_archive(tmp_path_factory) -> Path:
-    folder = built_once(tmp_path_factory, "archives100", lambda folder: write_tar(folder / "cifar-100-python.tar.gz",
-                                                                                    cifar100_members()))
-    return folder / "cifar-100-python.tar.gz"
+    return shared_archive(tmp_path_factory, "cifar-100-python.tar.gz", cifar100_members)
 
 
 PROJECT_FILES = ["Snakefile", "config.yaml", "rules", "workflow", "envs", "configs", "profiles"]
