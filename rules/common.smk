@@ -2,17 +2,20 @@ import os
 import re
 import sys
 
+import yaml
+
 from snakemake.logging import logger
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from cifarflow.architectures import check_architectures
 from cifarflow.backend import usable_threads, visible_gpus
 from cifarflow.codeinputs import package_modules
-from cifarflow.config import TRAINING_RESULTS, all_variants, training_settings, variant_seeds
+from cifarflow.config import LAST_RUN_CONFIG, TRAINING_RESULTS, all_variants, training_settings, variant_seeds
 from cifarflow.costs import Machine, cost_message
 from cifarflow.tta import tta_settings
 from cifarflow.datasets import dataset_of
 from cifarflow.migrate import old_trainings
+from cifarflow.questions import check_questions
 
 DATASET = dataset_of(config)
 PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
@@ -20,6 +23,7 @@ PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"
 
 VARIANTS = all_variants(config)
 check_architectures(VARIANTS)
+check_questions(config["questions"], config["variants"])
 SEEDS = variant_seeds(config)
 OLD_TRAININGS = old_trainings(".")
 if OLD_TRAININGS:
@@ -135,15 +139,25 @@ def say_cost():
         train_threads=config["train_threads"],
         train_gpus=config["train_gpus"],
     )
-    message = cost_message(config, machine)
+    # only the trainings this run's targets need
+    pending = [(job.wildcards.variant, int(job.wildcards.seed)) for job in workflow.dag.needrun_jobs() if job.rule.name == "train"]
+    message = cost_message(config, machine, pending)
     if message:  # none when every training is done: the cost is spent, Snakemake's job table says the rest
         logger.info(message)
+
+
+def record_config():
+    """The whole config of this run, for `cifarflow status` (which otherwise knows only config.yaml)."""
+    os.makedirs(os.path.dirname(LAST_RUN_CONFIG), exist_ok=True)
+    with open(LAST_RUN_CONFIG, "w") as out:
+        yaml.safe_dump(config, out, sort_keys=False)
 
 
 # Snakemake 9 runs onstart once, in the process that schedules the jobs and only when there are jobs: never on a
 # dry run, --lint, --report or in the jobs it spawns (they get --no-hooks, SLURM jobs too).
 onstart:
     say_cost()
+    record_config()
 
 
 def script_code(script):

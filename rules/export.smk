@@ -28,6 +28,7 @@ rule model_card:
     input:
         selection=rules.select_best.output.selection,
         variants=rules.select_best.output.table,
+        questions=rules.answer_questions.output.questions,
         trainings=every_training(f"{TRAINING_RESULTS}/training.json"),
         export=rules.export_model.output.metadata,
         test_metrics=rules.evaluate_test.output.metrics,

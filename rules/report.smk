@@ -128,6 +128,12 @@ report_rule(
     output={"figure": figure(f"{FIGURES}/selection/verdicts.png", "verdicts", "Paired comparisons", SELECTION)},
     plot="verdicts",
 )
+report_rule(
+    "plot_questions",
+    input={"questions": rules.answer_questions.output.questions},
+    output={"figure": figure(f"{FIGURES}/selection/questions.png", "questions", "The seed's conclusions", SELECTION)},
+    plot="questions",
+)
 
 # --- test ---------------------------------------------------------------------------------------
 
@@ -261,6 +267,8 @@ report_rule(
         "variants_table": "results/selection/variants.csv",
         "comparisons_table": "results/selection/comparisons.csv",
         "pairs_table": "results/selection/pairwise.csv",
+        "questions_table": rules.answer_questions.output.questions,
+        "training_records": every_training(f"{TRAINING_RESULTS}/training.json"),
         "selection": "results/selection/selection.json",
         "sweep_table": rules.plot_regularization_sweep.output.table,
         "test_metrics": "results/test/metrics.json",

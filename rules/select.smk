@@ -34,6 +34,23 @@ rule select_best:
         "../workflow/scripts/select_best.py"
 
 
+# The seed's conclusions (config `questions`), each answered by the paired comparison of its two variants.
+rule answer_questions:
+    input:
+        pairs=rules.select_best.output.pairs,
+        code=script_code("answer_questions"),
+    output:
+        questions="results/selection/questions.csv",
+    log:
+        "logs/answer_questions.log",
+    params:
+        questions=config["questions"],
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/answer_questions.py"
+
+
 rule evaluate_test:
     input:
         model=rules.select_best.output.model,

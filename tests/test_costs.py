@@ -10,14 +10,13 @@ from conftest import REPO, archive_config, snakemake
 from floats import EPS64
 from cifarflow.config import deep_merge, variant_seeds, variant_settings
 from cifarflow.costs import (
-    LAPTOP_COMMAND, LAPTOP_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
-    pending_trainings, training_images, training_split_size, wall_seconds,
+    CPU_STUDY_COMMAND, CPU_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
+    training_images, training_split_size, wall_seconds,
 )
 from cifarflow.datasets import DATASETS
-from cifarflow.fileio import save_json
 
 STUDY = yaml.safe_load((REPO / "config.yaml").read_text())
-LAPTOP = deep_merge(STUDY, yaml.safe_load((REPO / "configs/laptop.yaml").read_text()))
+CPU_STUDY = deep_merge(STUDY, yaml.safe_load((REPO / "configs/cpu.yaml").read_text()))
 LENET3 = {"arch": "lenet3", "train": {"epochs": 35}}
 CPU_ONLY = Machine(local=True, cores=2, gpus=0, shares_per_gpu=4, train_threads=4, train_gpus=1)
 
@@ -63,64 +62,56 @@ def test_wall_time_shares_the_work_out_but_waits_for_the_longest():
     assert wall_seconds([10.0, 20.0], at_once=0) == 30.0
 
 
-def test_pending_trainings_are_every_variant_and_seed_without_a_training_json(tmp_path):
-    config = copy.deepcopy(STUDY)
-    config["seeds"] = [3, 1]
-    config["variants"]["model1"]["seeds"] = [7]
-    config["only_variants"] = ["model1", "model2"]
-    assert variant_seeds(config) == {"model1": [7], "model2": [1, 3]}
-    save_json(tmp_path / "results/variants/model2/seed-1/training.json", {"epochs": 35})
-    save_json(tmp_path / "results/variants/model2/training.json", {"epochs": 35})  # not a seed's: no training of it
-    assert pending_trainings(config, tmp_path) == ([("model1", 7), ("model2", 3)], 3)
+def every_training(config: dict) -> list[tuple[str, int]]:
+    return [(name, seed) for name, seeds in variant_seeds(config).items() for seed in seeds]
 
 
-def test_message_on_a_cpu_says_the_time_and_the_laptop_command(tmp_path):
-    message = cost_message(one_variant_study(), CPU_ONLY, tmp_path)
+def test_message_on_a_cpu_says_the_time_and_the_cpu_study_command():
+    message = cost_message(one_variant_study(), CPU_ONLY, [("model3", 0)])
     # 35 epochs of 40,000 images at 175 images/s on both cores (4 threads asked, 2 cores): 8,000 s
     assert message == ("cifarflow: 1 of 1 trainings to do, roughly 2.2 h on this machine's CPU (2 cores; no GPU found; "
-                       "from measured throughput, ±50 %). For a CPU: snakemake --cores 4 --configfile configs/laptop.yaml "
-                       "(about 23 min on 2 cores).")
+                       "from measured throughput, ±50 %). For a CPU, the seed's questions on networks that train in "
+                       f"minutes: snakemake --cores 4 --configfile configs/cpu.yaml (about {CPU_STUDY_SECONDS // 60} min "
+                       "on 2 cores).")
 
 
-def test_message_for_the_whole_study_on_a_cpu_and_on_a_gpu(tmp_path):
-    on_cpu = cost_message(STUDY, CPU_ONLY, tmp_path)
-    assert on_cpu.startswith("cifarflow: 36 of 36 trainings to do, roughly ") and LAPTOP_COMMAND in on_cpu
+def test_message_for_the_whole_study_on_a_cpu_and_on_a_gpu():
+    on_cpu = cost_message(STUDY, CPU_ONLY, every_training(STUDY))
+    assert on_cpu.startswith("cifarflow: 36 of 36 trainings to do, roughly ") and CPU_STUDY_COMMAND in on_cpu
     hours = float(on_cpu.split("roughly ")[1].split(" h ")[0])
     assert 45 < hours < 120  # 3 seeds; the nine seed variants alone took 10-11 h per seed on a faster CPU, fast94 3.5 h more
     gpu = Machine(local=True, cores=16, gpus=1, shares_per_gpu=4, train_threads=4, train_gpus=1)
-    on_gpu = cost_message(STUDY, gpu, tmp_path)
-    assert "on this machine's 1 GPU(s) (4 trainings per GPU at once" in on_gpu and LAPTOP_COMMAND not in on_gpu
+    on_gpu = cost_message(STUDY, gpu, every_training(STUDY))
+    assert "on this machine's 1 GPU(s) (4 trainings per GPU at once" in on_gpu and CPU_STUDY_COMMAND not in on_gpu
     cluster = Machine(local=False, cores=0, gpus=0, shares_per_gpu=4, train_threads=4, train_gpus=1)
-    assert "of GPU time on the cluster (one GPU each" in cost_message(STUDY, cluster, tmp_path)
+    assert "of GPU time on the cluster (one GPU each" in cost_message(STUDY, cluster, every_training(STUDY))
 
 
-def test_the_laptop_study_itself_gets_no_laptop_hint(tmp_path):
+def test_the_cpu_study_itself_gets_no_cpu_study_hint():
     laptop = Machine(local=True, cores=2, gpus=0, shares_per_gpu=4, train_threads=1, train_gpus=1)
-    message = cost_message(LAPTOP, laptop, tmp_path)
-    assert message.startswith("cifarflow: 9 of 9 trainings to do") and LAPTOP_COMMAND not in message
+    message = cost_message(CPU_STUDY, laptop, every_training(CPU_STUDY))
+    assert message.startswith("cifarflow: 8 of 8 trainings to do") and CPU_STUDY_COMMAND not in message
     minutes = float(message.split("roughly ")[1].split(" min ")[0])
-    assert minutes < LAPTOP_STUDY_SECONDS / 60  # its trainings took 3,788 s of job time, four at a time on 2 cores
+    assert minutes < CPU_STUDY_SECONDS / 60
 
 
-def test_no_message_when_every_training_is_done(tmp_path):
-    save_json(tmp_path / "results/variants/model3/seed-0/training.json", {"epochs": 35})
-    assert cost_message(one_variant_study(), CPU_ONLY, tmp_path) is None
+def test_the_count_is_of_the_trainings_the_run_does_not_of_the_study():
+    message = cost_message(STUDY, CPU_ONLY, [("model1", 0), ("model1", 1)])
+    assert message.startswith("cifarflow: 2 of 36 trainings to do")
+    assert cost_message(STUDY, CPU_ONLY, []) is None
 
 
-def test_a_run_says_the_cost_once_and_a_dry_run_does_not(tmp_path, cifar10_archive):
-    target = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/data/classes.json"]
+def test_a_run_says_the_cost_of_the_trainings_its_targets_need(tmp_path, cifar10_archive):
     said = "trainings to do, roughly"
-    dry = snakemake(tmp_path, "-n", *target)
+    data_only = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/data/classes.json"]
+    run = snakemake(tmp_path, *data_only)
+    assert said not in run.stdout + run.stderr  # the data stages train nothing
+    one_training = ["--cores", "1", *archive_config(cifar10_archive), "--", "results/variants/small/seed-0/training.json"]
+    dry = snakemake(tmp_path, "-n", *one_training)
     assert said not in dry.stdout + dry.stderr
-    run = snakemake(tmp_path, *target)
+    run = snakemake(tmp_path, *one_training)
     lines = [line for line in (run.stdout + run.stderr).splitlines() if said in line]
-    assert len(lines) == 1 and lines[0].startswith("cifarflow: 3 of 3 trainings to do")
+    assert len(lines) == 1 and lines[0].startswith("cifarflow: 1 of 3 trainings to do")
     assert "no GPU found" in lines[0]  # the tiny config lists no GPU devices
-
-    save_json(tmp_path / "results/variants/small/seed-0/training.json", {"epochs": 2})
-    (tmp_path / "results/data/classes.json").unlink()
-    rerun = snakemake(tmp_path, *target)
-    assert [line for line in (rerun.stdout + rerun.stderr).splitlines() if said in line][0].startswith(
-        "cifarflow: 2 of 3 trainings to do")
-    nothing = snakemake(tmp_path, *target)
+    nothing = snakemake(tmp_path, *one_training)
     assert said not in nothing.stdout + nothing.stderr

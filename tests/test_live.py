@@ -18,6 +18,7 @@ from archives import class_images
 from conftest import REPO, TINY_CONFIG
 from cifarflow import cli
 from cifarflow.codeinputs import package_modules
+from cifarflow.config import LAST_RUN_CONFIG
 from cifarflow.live import HPARAMS_TAG, SETTINGS_TAG, LiveView
 from cifarflow.fileio import save_json
 from cifarflow.splits import channel_stats
@@ -216,9 +217,29 @@ def test_status_lists_every_configured_variant_and_seed(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     assert cli.main(["status", "--dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[:4] for line in lines[1:-1]] == [
+    assert lines[0] == "trainings of config.yaml:"
+    assert [line.split()[:4] for line in lines[2:-1]] == [
         ["small", "5", "waiting", "0/2"], ["small_augmented", "0", "waiting", "0/2"], ["small_augmented", "2", "waiting", "0/2"]]
     assert lines[-1] == "3 waiting"
+
+
+def test_status_shows_the_config_of_the_last_run(tmp_path, capsys):
+    """A study run with --configfile: status without it lists that run's trainings, not config.yaml's."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    last_run = dict(config, only_variants=["small"], seeds=[3])
+    (tmp_path / LAST_RUN_CONFIG).parent.mkdir(parents=True)
+    (tmp_path / LAST_RUN_CONFIG).write_text(yaml.safe_dump(last_run))
+    assert cli.main(["status", "--dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"trainings of the config of the last run ({LAST_RUN_CONFIG}):"
+    assert [line.split()[:3] for line in lines[2:-1]] == [["small", "3", "waiting"]]
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"seeds": [4]}))
+    assert cli.main(["status", "--dir", str(tmp_path), "--configfile", str(other)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"trainings of config.yaml + {other}:"
+    assert [line.split()[:2] for line in lines[2:-1]] == [["small", "4"], ["small_augmented", "0"], ["small_augmented", "1"]]
 
 
 def test_status_imports_no_tensorflow(tmp_path):
@@ -229,6 +250,6 @@ def test_status_imports_no_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
     assert result.returncode == 0, result.stderr
-    header, row = result.stdout.splitlines()[:2]
+    header, row = result.stdout.splitlines()[1:3]
     assert header.split() == ["variant", "seed", "state", "epoch", "val_accuracy", "s/epoch", "ETA"]
     assert row.split()[:6] == ["running", "0", "training", "3/10", "0.2727", "10.0"]

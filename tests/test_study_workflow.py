@@ -228,7 +228,7 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive, 
     assert_events_match(project / "logs/tensorboard/slow/seed-0", history.to_dict("records"))
     assert_png(figure)
     assert cli.main(status) == 0
-    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["slow", "0", "done", f"{EPOCHS}/{EPOCHS}"]
+    assert capsys.readouterr().out.splitlines()[2].split()[:4] == ["slow", "0", "done", f"{EPOCHS}/{EPOCHS}"]
 
     # the same training never interrupted, on this machine: the same result, epoch by epoch
     uninterrupted = copy_project(tmp_path / "uninterrupted")

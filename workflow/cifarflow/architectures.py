@@ -61,11 +61,13 @@ def _conv_bn_act(x, filters: int, weight_decay: float, activation: str):
     return layers.Activation(activation)(x)
 
 
-def _scaled_linear_head(x, num_classes: int, weight_decay: float, logit_scale: float, initializer="glorot_uniform"):
+def _scaled_linear_head(x, num_classes: int, weight_decay: float, logit_scale: float, initializer="glorot_uniform",
+                        dropout: float = 0.0):
     """Global max-pool, a linear layer without bias and small initial logits, as the fast recipes scale their output."""
     from keras import layers
 
     x = layers.GlobalMaxPooling2D()(x)
+    x = layers.Dropout(dropout)(x) if dropout else x
     x = layers.Dense(num_classes, use_bias=False, kernel_initializer=initializer,
                      kernel_regularizer=_l2(weight_decay))(x)
     x = layers.Rescaling(logit_scale)(x)
@@ -105,13 +107,15 @@ def set_identity_filters(conv) -> None:
 
 def whitened_cnn(x, num_classes: int, *, weight_decay: float = 0.0, widths=(64, 256, 256), patch: int = 2,
                  stem_stride: int = 1, batchnorm_momentum: float = 0.4, shift_weight_decay: float = 0.0, activation: str = "gelu",
-                 logit_scale: float = 1 / 9, identity_init: bool = False):
+                 logit_scale: float = 1 / 9, identity_init: bool = False, conv_dropout: float = 0.0,
+                 dense_dropout: float = 0.0):
     """The airbench style: a frozen patch-whitening convolution (set from the training images, see
     ``models.initialize_from_data``), then per stage conv, max-pool, batch norm, activation, conv, batch norm,
     activation; global max-pool and a scaled linear head. Batch norm has a shift but no scale. A ``stem_stride`` of
     ``patch`` whitens non-overlapping patches: every later layer then costs a quarter (patch 2). With
     ``identity_init`` each convolution starts by passing its first input channels through unchanged (airbench's
-    Dirac initialization)."""
+    Dirac initialization). With the study's dropout, each stage ends with ``conv_dropout`` and the pooled features
+    with ``dense_dropout``, where the seed's LeNets drop them."""
     from keras import layers
 
     def conv_bn_act(x, width, pool):
@@ -131,7 +135,8 @@ def whitened_cnn(x, num_classes: int, *, weight_decay: float = 0.0, widths=(64, 
     x = layers.Activation(activation)(x)
     for width in widths:
         x = conv_bn_act(conv_bn_act(x, width, pool=True), width, pool=False)
-    return _scaled_linear_head(x, num_classes, weight_decay, logit_scale, _fan_in_uniform())
+        x = layers.Dropout(conv_dropout)(x) if conv_dropout else x
+    return _scaled_linear_head(x, num_classes, weight_decay, logit_scale, _fan_in_uniform(), dense_dropout)
 
 
 ARCHITECTURES = {"lenet2": lenet2, "lenet3": lenet3, "resnet_fast": resnet_fast, "whitened_cnn": whitened_cnn}

@@ -204,7 +204,7 @@ def configure_backend(threads: int, seed: int, deterministic: bool, mixed_precis
             print(f"note: JAX computes on all {cpus} CPUs this process may run on, not {threads} threads", flush=True)
     device = "GPU" if gpus else "CPU"
     print(f"device: {name or 'CPU'} ({keras.backend.backend()})", flush=True)
-    SETUP.update(device=device, device_name=name, keras_backend=keras.backend.backend())
+    SETUP.update(device=device, device_name=name, keras_backend=keras.backend.backend(), cpu=cpu_description())
     SETUP.pop("gpu_unused", None)
     share = SETUP.get("gpu_share")
     scheduled = [f"{variable}={os.environ[variable]}" for variable in SCHEDULER_GPU_VARIABLES if os.environ.get(variable)]
@@ -237,6 +237,28 @@ def software_versions() -> dict:
     for package in ("keras", "numpy", "scikit-learn"):
         versions[package] = importlib.metadata.version(package)
     return versions
+
+
+def cpu_description() -> dict:
+    """The CPU's model name and the widest vector instructions it has (the float32 results differ in their last
+    bits between AVX-512 and AVX2 kernels), with oneDNN's cap where ONEDNN_MAX_CPU_ISA or TF_ENABLE_ONEDNN_OPTS set one."""
+    import platform
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
+    if "avx512f" in flags:
+        isa = "AVX-512" + (" with BF16" if "avx512_bf16" in flags else "")
+    elif "avx2" in flags:
+        isa = "AVX2" + (" + FMA" if "fma" in flags else "")
+    else:
+        isa = "no AVX2"
+    caps = [f"{name}={os.environ[name]}" for name in ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS") if os.environ.get(name)]
+    return {"model": model, "cores": os.cpu_count(), "isa": isa, "kernel_cap": ", ".join(caps) or None}
 
 
 def cpu_has_bfloat16() -> bool:

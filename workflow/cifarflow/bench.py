@@ -24,22 +24,17 @@ from .config import variant_settings
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from .backend import cpu_description
+
+    cpu = cpu_description()
     gpu = None
     try:
         gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
                              text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform(),
-            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    return {"cpu": cpu["model"], "cpu_isa": cpu["isa"], "kernel_cap": cpu["kernel_cap"], "cores": os.cpu_count(),
+            "gpu": gpu, "platform": platform.platform(), "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
 
 
 def peak_rss_mb() -> float:

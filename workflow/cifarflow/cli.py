@@ -37,7 +37,9 @@ per epoch and time left. It reads the study's files only (results/variants/*/see
 checkpoints/*/seed-*/, logs/train/*/seed-*.log), so it can run while snakemake runs, locally or on SLURM from the
 shared working folder. States: done, training, stalled (no new epoch for over 10 minutes or 3 epochs' time: the job
 stopped without a word, e.g. killed), failed (its log ends with an error), waiting (not started). Variants and their
-seeds come from DIR/config.yaml and --configfile, merged as snakemake does, plus any that have files in DIR.
+seeds come from the config the last run used (DIR/results/study_config.yaml, written when a run starts), or with
+--configfile from DIR/config.yaml and those files merged as snakemake does; plus any that have files in DIR. The
+first line says which config it shows.
 """
 
 MIGRATE_HELP = """\
@@ -135,10 +137,12 @@ def status_command(args) -> int:
         print(f"cifarflow status: {directory} is not a folder", file=sys.stderr)
         return 2
     try:
-        epochs = status.configured_epochs(directory, args.configfile, args.replace_workflow_config)
+        config, source = status.study_config(directory, args.configfile, args.replace_workflow_config)
+        epochs = status.configured_epochs(config)
     except (OSError, ValueError, KeyError, TypeError) as problem:
         print(f"cifarflow status: cannot read the study's config: {problem}", file=sys.stderr)
         return 2
+    print(f"trainings of {source}:")
     print(status.format_table(status.study_status(directory, epochs)))
     return 0
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 # Where one training's results are: each (variant, seed) is its own training.
 TRAINING_RESULTS = "results/variants/{variant}/seed-{seed}"
+# The whole config of the last run that had jobs to do (written when it starts), read by ``cifarflow status``.
+LAST_RUN_CONFIG = "results/study_config.yaml"
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:
@@ -24,8 +26,24 @@ def sorted_keys(value):
     return value
 
 
+def own_settings(config: dict, name: str, seen: tuple = ()) -> dict:
+    """What variant ``name`` sets itself, on top of the variant it names as ``base`` (if any), without defaults."""
+    variants = config["variants"]
+    own = dict(variants[name])
+    base = own.pop("base", None)
+    if base is None:
+        return own
+    if base not in variants:
+        raise ValueError(f"variant {name}: its base {base!r} is not in variants: {sorted(variants)}")
+    if base in seen + (name,):
+        raise ValueError(f"variant {name}: its bases go round in a circle ({' -> '.join(seen + (name, base))})")
+    inherited = own_settings(config, base, seen + (name,))
+    inherited.pop("seeds", None)  # a variant's seeds are its own
+    return deep_merge(inherited, own)
+
+
 def variant_settings(config: dict, name: str) -> dict:
-    settings = deep_merge(config["defaults"], config["variants"][name])
+    settings = deep_merge(config["defaults"], own_settings(config, name))
     # the seed is set per training (training_settings), so adding one retrains no other; here the first one
     settings.pop("seeds", None)
     settings["train"]["seed"] = seeds_of(config, name)[0]

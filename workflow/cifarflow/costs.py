@@ -7,9 +7,8 @@ what else runs, and the per-epoch validation is left out.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from .config import all_variants, training_results, variant_seeds
+from .config import all_variants, variant_seeds
 from .datasets import DatasetSpec, dataset_of
 from .status import duration_text
 
@@ -39,9 +38,9 @@ THROUGHPUT = {
 MEASURED_CORES = 2  # the CPU figures used both cores of the 2-core machine
 UNMEASURED = min(THROUGHPUT.values(), key=lambda throughput: throughput.cpu)  # a new architecture: the slowest figure
 ROUGHLY = "from measured throughput, ±50 %"
-# Shown on a machine without a GPU when the study would take longer than this measured one (README, "laptop").
-LAPTOP_COMMAND = "snakemake --cores 4 --configfile configs/laptop.yaml"
-LAPTOP_STUDY_SECONDS = 23 * 60  # end to end on the 2-core AVX2 CPU (22:56, docs/measurements.md)
+# Shown on a machine without a GPU when the trainings would take longer than this measured study (README, "The CPU study").
+CPU_STUDY_COMMAND = "snakemake --cores 4 --configfile configs/cpu.yaml"
+CPU_STUDY_SECONDS = 25 * 60  # end to end on 2 AVX2 cores (docs/measurements.md, "The CPU study")
 
 
 def training_split_size(spec: DatasetSpec, validation_batches: list[str], validation_size: int) -> int:
@@ -79,14 +78,6 @@ def wall_seconds(durations: list[float], at_once: int) -> float:
     return max(sum(durations) / max(1, at_once), max(durations, default=0.0))
 
 
-def pending_trainings(config: dict, directory: Path = Path(".")) -> tuple[list[tuple[str, int]], int]:
-    """The (variant, seed) trainings without a ``training.json`` yet, and the number of trainings in the study."""
-    trainings = [(name, seed) for name, seeds in variant_seeds(config).items() for seed in seeds]
-    pending = [(name, seed) for name, seed in trainings
-               if not (training_results(directory, name, seed) / "training.json").exists()]
-    return pending, len(trainings)
-
-
 @dataclass
 class Machine:
     """Where the trainings run: ``local`` (this machine, ``cores`` for Snakemake, ``gpus`` found) or a cluster."""
@@ -99,10 +90,11 @@ class Machine:
     train_gpus: int  # what a cluster job asks for
 
 
-def cost_message(config: dict, machine: Machine, directory: Path = Path(".")) -> str | None:
-    """One line: the trainings still to do and their rough time where they will run; on a machine without a GPU,
-    for a study longer than the laptop study, the laptop command too. None when no training is pending."""
-    pending, total = pending_trainings(config, directory)
+def cost_message(config: dict, machine: Machine, pending: list[tuple[str, int]]) -> str | None:
+    """One line: the ``pending`` (variant, seed) trainings, those this run will do, and their rough time where they
+    will run; on a machine without a GPU, for trainings longer than the CPU study, the CPU study's command too. None
+    when the run trains nothing."""
+    total = sum(len(seeds) for seeds in variant_seeds(config).values())
     if not pending:
         return None
     spec = dataset_of(config)
@@ -125,6 +117,7 @@ def cost_message(config: dict, machine: Machine, directory: Path = Path(".")) ->
     seconds = wall_seconds([cpu_seconds(each, split_size, threads) for each in settings], machine.cores // threads)
     cores = f"{machine.cores} core{'s' if machine.cores != 1 else ''}"
     message = f"{todo} {duration_text(seconds)} on this machine's CPU ({cores}; no GPU found; {ROUGHLY})."
-    if seconds > LAPTOP_STUDY_SECONDS:
-        message += f" For a CPU: {LAPTOP_COMMAND} (about {LAPTOP_STUDY_SECONDS / 60:.0f} min on 2 cores)."
+    if seconds > CPU_STUDY_SECONDS:
+        message += (f" For a CPU, the seed's questions on networks that train in minutes: {CPU_STUDY_COMMAND} "
+                    f"(about {CPU_STUDY_SECONDS / 60:.0f} min on 2 cores).")
     return message

@@ -301,6 +301,38 @@ def verdicts(pairs: pd.DataFrame, table: pd.DataFrame, selection: dict) -> Figur
     return fig
 
 
+OUTCOME_COLORS = {"holds": CORRECT, "reversed": WRONG, "not shown (tied)": OTHER}
+
+
+def questions(questions: pd.DataFrame) -> Figure:
+    """The seed's conclusions answered here (``questions``: selection's questions.csv): per claim the difference in
+    validation accuracy of its two variants with the paired bootstrap interval, coloured by whether the seed's
+    finding holds, is tied or is reversed; the claims whose variants the study did not train are left out."""
+    answered = questions[questions["verdict"].notna()].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 0.55 * max(len(answered), 1) + 1.6))
+    if not len(answered):
+        ax.text(0.5, 0.5, "no question's two variants are in this study", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    rows = np.arange(len(answered))[::-1]
+    for y, row in zip(rows, answered.itertuples()):
+        color = OUTCOME_COLORS[row.outcome]
+        low, high = 100 * row.delta_accuracy_low, 100 * row.delta_accuracy_high
+        ax.errorbar(100 * row.delta_accuracy, y, xerr=[[100 * row.delta_accuracy - low], [high - 100 * row.delta_accuracy]],
+                    fmt="o", color=color, capsize=3)
+        ax.text(1.01, y, row.outcome, color=color, va="center", fontsize=8, transform=ax.get_yaxis_transform())
+    ax.axvline(0, color="black", lw=0.8)
+    labels = [f"{row.claim}\n{row.variant} vs {row.other} (seed: {row.expected})" for row in answered.itertuples()]
+    ax.set_yticks(rows, labels, fontsize=8)
+    ax.set_xlabel("Δ validation accuracy, variant − other (points)")
+    level, metric = float(answered["level"].iloc[0]), answered["metric"].iloc[0]
+    ax.set_title(f"The seed's conclusions, tested here ({1 - level:.0%} paired bootstrap intervals; verdicts on {metric})",
+                 fontsize=9)
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
 def _error_bars(values, low, high) -> np.ndarray:
     """Matplotlib's (2, n) error bars from an interval; a percentile bootstrap interval need not hold the mean (tiny
     samples), so the bar on that side is empty then."""

@@ -92,7 +92,7 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
                classes: list[str], selection: dict, variants: pd.DataFrame, training: dict, export: dict,
                test_metrics: dict, confusion: pd.DataFrame, class_report: pd.DataFrame, confused_pairs: int = 10,
                robustness: dict | None = None, robustness_table: pd.DataFrame | None = None,
-               weakest_corruptions: int = 3) -> str:
+               weakest_corruptions: int = 3, questions: pd.DataFrame | None = None) -> str:
     """The model card as Markdown."""
     variant = selection["variant"]
     settings = training["settings"]
@@ -225,6 +225,9 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
     if robustness is not None and robustness_table is not None:
         add(robustness_section(robustness, robustness_table, weakest_corruptions))
 
+    if questions is not None and len(questions):
+        add(questions_section(questions))
+
     add("## Known limits\n")
     limits = [
         f"Inputs are **{width}×{height} pixels**. Larger pictures must be shrunk to that size, which loses most detail; "
@@ -263,6 +266,23 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         add("\nExported with " + ", ".join(changed) + ".")
     add("")
     return "\n".join(out)
+
+
+def questions_section(questions: pd.DataFrame) -> str:
+    """The seed study's conclusions as this study answered them (selection's questions.csv)."""
+    rows = []
+    for q in questions.itertuples():
+        if pd.isna(q.verdict):
+            rows.append([q.claim, f"{q.variant} vs {q.other}", "", q.outcome])
+        else:
+            delta = f"{100 * q.delta_accuracy:+.2f} ({100 * q.delta_accuracy_low:+.2f} to {100 * q.delta_accuracy_high:+.2f})"
+            rows.append([q.claim, f"{q.variant} vs {q.other}", delta, q.outcome])
+    return "\n".join(["## The seed study's conclusions, tested in this study\n",
+                      "Each claim compares two variants that differ in one factor, on the same validation images "
+                      "(paired bootstrap interval of the accuracy difference, in points; the verdict is on the "
+                      "selection metric).\n",
+                      table(["claim", "variants", "Δ validation accuracy (interval)", "the seed's finding"], rows, "llrl"),
+                      ""]) + "\n"
 
 
 def calibration_section(calibration: dict | None, selection: dict) -> str:

@@ -50,17 +50,29 @@ def checkpoint_state(folder: Path) -> dict | None:
         return None
 
 
-def configured_epochs(directory: Path, configfiles: list[Path], replace: bool) -> dict[tuple[str, int], int]:
-    """Each (variant, seed) of the study's config and its epochs, with ``--configfile`` files merged in as snakemake
-    does."""
+def study_config(directory: Path, configfiles: list[Path], replace: bool) -> tuple[dict, str]:
+    """(the study's config, which one it is): with ``--configfile`` files, DIR/config.yaml with them merged in as
+    snakemake does; without, the config the last run used (``LAST_RUN_CONFIG``), else DIR/config.yaml."""
     import yaml
 
-    from .config import all_variants, deep_merge, variant_seeds
+    from .config import LAST_RUN_CONFIG, deep_merge
 
-    config_path = Path(directory) / "config.yaml"
+    directory = Path(directory)
+    last_run = directory / LAST_RUN_CONFIG
+    if not configfiles and not replace and last_run.exists():
+        return yaml.safe_load(last_run.read_text()), f"the config of the last run ({LAST_RUN_CONFIG})"
+    config_path = directory / "config.yaml"
     config = {} if replace or not config_path.exists() else yaml.safe_load(config_path.read_text())
     for path in configfiles:
         config = deep_merge(config, yaml.safe_load(Path(path).read_text()))
+    sources = ([] if replace or not config_path.exists() else ["config.yaml"]) + [str(path) for path in configfiles]
+    return config, " + ".join(sources) or "no config"
+
+
+def configured_epochs(config: dict) -> dict[tuple[str, int], int]:
+    """Each (variant, seed) of the study's config and its epochs."""
+    from .config import all_variants, variant_seeds
+
     if not config.get("variants"):
         return {}
     variants = all_variants(config)

@@ -32,6 +32,7 @@ with logged(snakemake.log[0]):
         robustness=load_json(inp.robustness),
         robustness_table=pd.read_csv(inp.robustness_table),
         weakest_corruptions=p.weakest_corruptions,
+        questions=pd.read_csv(inp.questions),
     )
     Path(snakemake.output.markdown).write_text(card)
     Path(snakemake.output.html).write_text(to_html(card, f"Model card: {selection['variant']}"))

@@ -17,7 +17,8 @@ with logged(snakemake.log[0]):
                          f"Python ({sys.executable}); remove that kernel spec or run: {sys.executable} -m ipykernel "
                          f"install --sys-prefix")
     parameters = dict(snakemake.params.parameters)
-    parameters.update({name: str(path) for name, path in snakemake.input.items() if name not in ("notebook", "code")})
+    parameters.update({name: str(path) if isinstance(path, str) else list(map(str, path))
+                       for name, path in snakemake.input.items() if name not in ("notebook", "code")})
     print(f"executing {snakemake.input.notebook} with kernel {kernel} ({sys.executable}) and {parameters}", flush=True)
     papermill.execute_notebook(
         snakemake.input.notebook,
