@@ -18,11 +18,11 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
+from .calibration import log_loss_per_image
+
 METRICS = ("val_accuracy", "val_log_loss")  # higher accuracy, lower log-loss is better
 TIE_RULES = {"best_mean": "kept the best mean", "fewest_parameters": "fewest parameters among the tied",
              "least_training_time": "least training time among the tied"}
-# The same clipping as cifarflow.evaluation.accuracy_and_log_loss (then scikit-learn's own, by dtype).
-LOG_LOSS_FLOOR = 1e-7
 WEIGHT_CELLS_PER_CHUNK = 2**19  # images drawn at once: their counts stay in the CPU's cache
 
 
@@ -49,12 +49,8 @@ class Runs:
 
     @cached_property
     def log_loss(self) -> np.ndarray:
-        """(seeds, n) float64: -log p(true class), clipped as ``accuracy_and_log_loss`` clips, so its mean is that
-        function's log-loss."""
-        true_class = np.take_along_axis(self.probabilities, self.labels[None, :, None], axis=2)[..., 0]
-        eps = float(np.finfo(true_class.dtype).eps)  # scikit-learn clips to [eps, 1 - eps] of the probabilities' dtype
-        clipped = np.clip(np.clip(true_class, LOG_LOSS_FLOOR, 1.0), eps, 1 - eps)
-        return -np.log(clipped.astype(np.float64))
+        """(seeds, n) float64: -log p(true class), the study's log-loss per image (``log_loss_per_image``)."""
+        return log_loss_per_image(self.labels, self.probabilities)
 
     def pooled(self) -> np.ndarray:
         """(n, 2): per image, accuracy and log-loss averaged over the seeds."""
