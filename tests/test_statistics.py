@@ -1,6 +1,7 @@
 """Seeds and uncertainty: intervals over seeds, paired comparisons on the same images, selection that knows about ties.
 Constructed predictions whose answers are known, checked against scipy and statsmodels."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ from statsmodels.stats.contingency_tables import mcnemar
 from cifarflow.evaluation import accuracy_and_log_loss
 from cifarflow.statistics import (Runs, bootstrap_weights, compare, compare_all, mcnemar_table, select_with_ties,
                                   summarize)
+from cifarflow.selection import seed_runs
+from cifarflow.splits import image_digest
 from conftest import REPO
 from floats import EPS64, approx_float64
 
@@ -289,6 +292,28 @@ def test_unknown_metric_or_tie_rule_and_other_images_are_refused():
     other = runs_of("other", study["lead"].labels[::-1].copy(), study["lead"].correct)
     with pytest.raises(ValueError, match="not validated on the same images"):
         compare(study["lead"], other, bootstrap_weights(2000, 10, 0), 0.05, "val_accuracy")
+
+
+def test_predictions_on_other_images_with_the_same_labels_are_refused():
+    """Pairing needs the very images, not only their labels: predictions on other images with the same labels (two
+    images of a class swapped in a split, another batch of the same classes) are refused, by pairs and by selection."""
+    images = np.random.default_rng(3).integers(0, 256, size=(2000, 4, 4, 3), dtype=np.uint8)
+    swapped = images.copy()
+    swapped[[0, 1]] = images[[1, 0]]
+    lead = dataclasses.replace(tie_study()["lead"], images=image_digest(images))
+    weights = bootstrap_weights(2000, 10, 0)
+    compare(lead, dataclasses.replace(lead, variant="same", images=image_digest(images.copy())), weights, 0.05,
+            "val_accuracy")
+    other = dataclasses.replace(lead, variant="other", images=image_digest(swapped))
+    for compared in (lambda: compare(lead, other, weights, 0.05, "val_accuracy"),
+                     lambda: compare_all({"lead": lead, "other": other}, 0.05, 10, 0, "val_accuracy")):
+        with pytest.raises(ValueError, match="lead and other were not validated on the same images"):
+            compared()
+    seeds = [{"variant": "v", "seed": seed, "parameters": 1, "training_seconds": 1.0} for seed in (0, 1)]
+    stored = [{"labels": lead.labels, "probabilities": lead.probabilities[0], "images_sha256": np.array(digest)}
+              for digest in (lead.images, other.images)]
+    with pytest.raises(ValueError, match="v: its seeds were validated on different images"):
+        seed_runs(seeds, stored)
 
 
 def test_the_statistics_import_no_deep_learning_framework():

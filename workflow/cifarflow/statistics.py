@@ -36,6 +36,7 @@ class Runs:
     probabilities: np.ndarray  # (seeds, n, classes)
     parameters: int
     training_seconds: float  # mean over seeds
+    images: str = ""  # the validation images' digest (``splits.image_digest``): which images, in which order
 
     def __post_init__(self):
         if self.probabilities.ndim != 3 or self.probabilities.shape[:2] != (len(self.seeds), len(self.labels)):
@@ -141,7 +142,8 @@ def mcnemar_table(correct_a: np.ndarray, correct_b: np.ndarray) -> np.ndarray:
 
 
 def check_same_images(a: Runs, b: Runs) -> None:
-    if not np.array_equal(a.labels, b.labels):
+    """Paired statistics need the very same images in the same order: equal image digests and labels."""
+    if a.images != b.images or not np.array_equal(a.labels, b.labels):
         raise ValueError(f"{a.variant} and {b.variant} were not validated on the same images")
 
 
