@@ -40,7 +40,7 @@ rule validate:
         code=script_code("validate"),
     output:
         metrics=f"{TRAINING_RESULTS}/validation.json",
-        predictions=f"{TRAINING_RESULTS}/val_predictions.npz",  # labels + probabilities, read by calibrate and the paired tests
+        predictions=f"{TRAINING_RESULTS}/val_predictions.npz",  # labels, probabilities, the images' digest: read by calibrate and the paired tests
     log:
         "logs/validate/{variant}/seed-{seed}.log",
     benchmark:

@@ -1,5 +1,6 @@
 """Write tiny CIFAR archives in the official layout (protocol-2 pickles with bytes keys, the same member names), and
-CIFAR-format archives of another layout."""
+CIFAR-format archives of another layout. The official-layout images carry their label and place in their pixels
+(``stamp``)."""
 
 import hashlib
 import io
@@ -22,6 +23,27 @@ def class_images(labels: np.ndarray, rng: np.random.Generator, size: int = 32) -
         row, col = divmod(int(label) % 16, 4)
         images[i, row * block:row * block + block, col * block:col * block + block] += 40
     return np.clip(images, 0, 255).astype(np.uint8)
+
+
+STAMP_MARK = 0xA5  # a stamp's third byte, which tells it from noise
+
+
+def stamp(images: np.ndarray, labels: np.ndarray, batch: int) -> np.ndarray:
+    """Write into the last row's first two pixels of each image its label, its batch's number and its place in the
+    batch (``read_stamps`` reads them back), so a test can tell from the pixels alone which image it holds and
+    whose label it carries, whatever split, shuffle or file it went through. Two pixels of 1024: still learnable."""
+    index = np.arange(len(images))
+    images[:, -1, 0] = np.stack([labels, index // 256, index % 256], axis=1)
+    images[:, -1, 1] = np.stack([np.full_like(index, batch), 255 - np.asarray(labels), np.full_like(index, STAMP_MARK)], axis=1)
+    return images
+
+
+def read_stamps(images: np.ndarray) -> dict[str, np.ndarray]:
+    """The stamps of NHWC uint8 images: label, batch and index (place in the batch) of each; refuses an unstamped one."""
+    first, second = images[:, -1, 0].astype(int), images[:, -1, 1].astype(int)
+    if not ((second[:, 2] == STAMP_MARK) & (first[:, 0] + second[:, 1] == 255)).all():
+        raise AssertionError("an image without its stamp: pixels changed or not an image of these archives")
+    return {"label": first[:, 0], "batch": second[:, 0], "index": first[:, 1] * 256 + first[:, 2]}
 
 
 def to_rows(images: np.ndarray) -> np.ndarray:
@@ -52,13 +74,13 @@ def cifar10_members(per_batch: int = 50, seed: int = 0) -> dict[str, bytes]:
     folder = "cifar-10-batches-py"
     members = {}
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for name in names:
+    for number, name in enumerate(names, start=1):
         labels = balanced_labels(per_batch, 10, rng)
         label = f"training batch {name[-1]} of 5" if name != "test_batch" else "testing batch 1 of 1"
         batch = {
             b"batch_label": label.encode(),
             b"labels": [int(x) for x in labels],
-            b"data": to_rows(class_images(labels, rng)),
+            b"data": to_rows(stamp(class_images(labels, rng), labels, number)),
             b"filenames": [f"{name}_{i:05d}.png".encode() for i in range(per_batch)],
         }
         members[f"{folder}/{name}"] = pickle.dumps(batch, protocol=2)
@@ -74,14 +96,14 @@ def cifar100_members(train: int = 200, test: int = 100, seed: int = 0) -> dict[s
     fine_names = [f"fine{i:02d}" for i in range(100)]
     coarse_names = [f"coarse{i:02d}" for i in range(20)]
     members = {}
-    for name, n in (("train", train), ("test", test)):
+    for number, (name, n) in enumerate((("train", train), ("test", test)), start=1):
         fine = balanced_labels(n, 100, rng)
         batch = {
             b"filenames": [f"{name}_{i:05d}.png".encode() for i in range(n)],
             b"batch_label": f"{name} batch".encode(),
             b"fine_labels": [int(x) for x in fine],
-            b"coarse_labels": [int(x) // 5 for x in fine],
-            b"data": to_rows(class_images(fine % 10, rng)),
+            b"coarse_labels": [int(x) // 5 for x in fine],  # the stamp holds the fine label
+            b"data": to_rows(stamp(class_images(fine % 10, rng), fine, number)),
         }
         members[f"{folder}/{name}"] = pickle.dumps(batch, protocol=2)
     meta = {b"fine_label_names": [c.encode() for c in fine_names], b"coarse_label_names": [c.encode() for c in coarse_names]}

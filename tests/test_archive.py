@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from archives import CIFAR10_CLASSES, add_member, cifar10_members, cifar100_members, to_rows, write_gzip_bomb, write_tar
-from cifarflow.archive import ArchiveError, decode_batch, load_batches, safe_unpickle
+from cifarflow.archive import MAX_MEMBERS, ArchiveError, decode_batch, load_batches, safe_unpickle
 from cifarflow.datasets import get_dataset
 from conftest import REPO
 
@@ -183,6 +183,16 @@ def test_the_refusal_does_not_read_the_declared_content(tmp_path):
             load_batches(bomb, CIFAR10)
         seconds.append(time.monotonic() - started)
     assert max(seconds) < 5
+
+
+def test_an_archive_of_too_many_members_is_refused_by_their_count(tmp_path):
+    """Many empty members declare no bytes: the refusal names the member count, not a size."""
+    members = {f"cifar-10-batches-py/note_{k:04d}": b"" for k in range(MAX_MEMBERS + 1)}
+    with pytest.raises(ArchiveError) as refused:
+        load_batches(write_tar(tmp_path / "many.tar.gz", members), CIFAR10)
+    message = str(refused.value)
+    assert f"'cifar-10-batches-py/note_{MAX_MEMBERS:04d}', its member number {MAX_MEMBERS + 1:,}" in message
+    assert f"at most {MAX_MEMBERS:,} members" in message and BOMB_MESSAGE in message and "bytes" not in message
 
 
 def test_the_largest_real_batches_fit_under_the_limit():

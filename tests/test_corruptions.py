@@ -99,3 +99,41 @@ def test_zoom_blur_equals_per_image_scipy_zoom(images):
             expected.append((image + sum(clipped_zoom(image, f) for f in factors)) / (len(factors) + 1))
         # 27 float32 additions of values <= 1: a few units of float32 epsilon
         np.testing.assert_allclose(zoom_blur(x, severity, None), np.stack(expected), atol=32 * np.finfo(np.float32).eps)
+
+
+# The severity constants of Hendrycks & Dietterich's make_cifar_c.py (ImageNet-C/create_c/ of their repository),
+# severities 1-5; zoom blur's are the ends of its np.arange(1, end, 0.01) zoom factors.
+PUBLISHED = {
+    "gaussian_noise": [0.04, 0.06, .08, .09, .10],
+    "shot_noise": [500, 250, 100, 75, 50],
+    "impulse_noise": [.01, .02, .03, .05, .07],
+    "speckle_noise": [.06, .1, .12, .16, .2],
+    "defocus_blur": [(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)],
+    "gaussian_blur": [.4, .6, 0.7, .8, 1],
+    "zoom_blur": [1.06, 1.11, 1.16, 1.21, 1.26],
+    "fog": [(.2, 3), (.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)],
+    "brightness": [.05, .1, .15, .2, .3],
+    "contrast": [.75, .5, .4, .3, 0.15],
+    "jpeg_compression": [80, 65, 58, 50, 40],
+    "pixelate": [0.95, 0.9, 0.85, 0.75, 0.65],
+}
+
+
+def test_every_corruption_uses_the_published_severity_constants(images, monkeypatch):
+    """The table each corruption picks its severity's constant from, caught as it is picked."""
+    import cifarflow.corruptions as corruptions
+
+    tables = {}
+    pick = corruptions._level
+
+    def recorded(values, severity):
+        tables.setdefault(name, []).append(list(values))
+        return pick(values, severity)
+
+    monkeypatch.setattr(corruptions, "_level", recorded)
+    for name in CORRUPTIONS:
+        corrupt(images[:2], name, 3)
+    assert set(tables) == set(PUBLISHED) == set(CORRUPTIONS)
+    for name, table in PUBLISHED.items():
+        [picked] = tables[name]  # one table, picked from once
+        np.testing.assert_allclose(np.array(picked, dtype=float), np.array(table, dtype=float), rtol=1e-12, err_msg=name)

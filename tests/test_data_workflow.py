@@ -6,7 +6,7 @@ import socket
 import numpy as np
 import pytest
 
-from archives import cifar10_members, sha256, write_gzip_bomb, write_tar
+from archives import cifar10_members, read_stamps, sha256, write_gzip_bomb, write_tar
 from conftest import REPO, archive_config, copy_project, dry_run_of_repo, planned_jobs, snakemake
 
 DATA_TARGET = "normalize"
@@ -123,13 +123,20 @@ def test_bad_config_is_refused_before_any_job(project, override, message):
     assert not (project / "logs").exists() and not (project / "results").exists()
 
 
-def test_cifar100_with_coarse_labels(project, cifar100_archive):
+@pytest.mark.parametrize("mode,classes", [("fine", 100), ("coarse", 20)])
+def test_cifar100_splits_keep_every_image_with_its_fine_or_coarse_label(project, cifar100_archive, mode, classes):
+    """Validation is the last images of the one training batch; each image keeps its label (the stamp in its pixels
+    holds the fine label; a coarse label is the fine one // 5) and its place."""
     snakemake(project, "--cores", "1", *archive_config(cifar100_archive), "dataset=cifar100",
-              "cifar100_labels=coarse", "validation_size=40", "--", DATA_TARGET)
-    classes = json.loads((project / "results/data/classes.json").read_text())
-    assert len(classes) == 20 and classes[0] == "coarse00"
-    with np.load(project / "results/data/val.npz") as val:
-        assert len(val["labels"]) == 40 and val["labels"].max() < 20
+              f"cifar100_labels={mode}", "validation_size=40", "--", DATA_TARGET)
+    names = json.loads((project / "results/data/classes.json").read_text())
+    assert len(names) == classes and names[0] == f"{mode}00"
+    expected = {"train": (1, range(160)), "val": (1, range(160, 200)), "test": (2, range(100))}
+    for split, (batch, places) in expected.items():
+        with np.load(project / f"results/data/{split}.npz") as data:
+            stamps = read_stamps(data["images"])
+            assert list(stamps["batch"]) == [batch] * len(places) and list(stamps["index"]) == list(places), split
+            assert list(data["labels"]) == list(stamps["label"] // (100 // classes)), split
 
 
 def test_default_config_lists_one_train_job_per_variant_and_seed(tmp_path):

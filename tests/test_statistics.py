@@ -1,6 +1,7 @@
 """Seeds and uncertainty: intervals over seeds, paired comparisons on the same images, selection that knows about ties.
 Constructed predictions whose answers are known, checked against scipy and statsmodels."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -12,8 +13,10 @@ from statsmodels.stats.contingency_tables import mcnemar
 from cifarflow.evaluation import accuracy_and_log_loss
 from cifarflow.statistics import (Runs, bootstrap_weights, compare, compare_all, mcnemar_table, select_with_ties,
                                   summarize)
+from cifarflow.selection import seed_runs
+from cifarflow.splits import image_digest
 from conftest import REPO
-from floats import EPS64, SUM_ULPS, approx_float64, assert_float32_close
+from floats import EPS64, approx_float64
 
 CLASSES = 10
 
@@ -138,12 +141,13 @@ def test_a_few_discordant_images_are_a_tie():
     assert row["mcnemar_p_max"] == approx_float64(stats.binomtest(3, 7, 0.5).pvalue)
 
 
-@pytest.mark.filterwarnings("ignore:The y_prob values do not sum to one")  # the 1e-7 clip adds up to 9e-7 per row
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_per_image_log_loss_averages_to_the_evaluation_log_loss(dtype):
+    """One log-loss in the study: -log p(true class), in float64, floored at the smallest normal float32 (a
+    probability of exactly zero costs 87.3, no clip at 1e-7 or below 1)."""
     rng = np.random.default_rng(6)
     labels = rng.integers(0, CLASSES, size=500)
-    logits = rng.normal(scale=8, size=(2, 500, CLASSES))  # confident: many probabilities below the 1e-7 clip
+    logits = rng.normal(scale=8, size=(2, 500, CLASSES))  # confident: many probabilities far below 1e-7
     probabilities = np.exp(logits - logits.max(axis=2, keepdims=True))
     probabilities[0, :5] = np.eye(CLASSES)[labels[:5]]  # exactly one on the true class
     probabilities[0, 5:10] = np.eye(CLASSES)[(labels[5:10] + 1) % CLASSES]  # exactly zero on it
@@ -151,12 +155,13 @@ def test_per_image_log_loss_averages_to_the_evaluation_log_loss(dtype):
     runs = Runs("v", (0, 1), labels, probabilities, 1, 1.0)
     for seed in range(2):
         accuracy, loss = accuracy_and_log_loss(labels, probabilities[seed])
+        true_class = probabilities[seed, np.arange(500), labels].astype(np.float64)
+        expected = -np.log(np.maximum(true_class, np.finfo(np.float32).tiny))
         assert runs.correct[seed].mean() == accuracy
         assert runs.log_loss.dtype == np.float64
-        if dtype == np.float64:
-            assert runs.log_loss[seed].mean() == approx_float64(loss)
-        else:  # scikit-learn takes the logarithm in float32
-            assert_float32_close(runs.log_loss[seed].mean(), loss, ulps=SUM_ULPS * np.log2(500))
+        np.testing.assert_allclose(runs.log_loss[seed], expected, rtol=4 * EPS64, atol=0)
+        assert loss == approx_float64(expected.mean()) and runs.log_loss[seed].mean() == approx_float64(loss)
+    assert runs.log_loss[0, 5:10] == approx_float64(np.full(5, -np.log(float(np.finfo(np.float32).tiny))))
 
 
 def test_the_interval_over_seeds_is_students_t():
@@ -287,6 +292,28 @@ def test_unknown_metric_or_tie_rule_and_other_images_are_refused():
     other = runs_of("other", study["lead"].labels[::-1].copy(), study["lead"].correct)
     with pytest.raises(ValueError, match="not validated on the same images"):
         compare(study["lead"], other, bootstrap_weights(2000, 10, 0), 0.05, "val_accuracy")
+
+
+def test_predictions_on_other_images_with_the_same_labels_are_refused():
+    """Pairing needs the very images, not only their labels: predictions on other images with the same labels (two
+    images of a class swapped in a split, another batch of the same classes) are refused, by pairs and by selection."""
+    images = np.random.default_rng(3).integers(0, 256, size=(2000, 4, 4, 3), dtype=np.uint8)
+    swapped = images.copy()
+    swapped[[0, 1]] = images[[1, 0]]
+    lead = dataclasses.replace(tie_study()["lead"], images=image_digest(images))
+    weights = bootstrap_weights(2000, 10, 0)
+    compare(lead, dataclasses.replace(lead, variant="same", images=image_digest(images.copy())), weights, 0.05,
+            "val_accuracy")
+    other = dataclasses.replace(lead, variant="other", images=image_digest(swapped))
+    for compared in (lambda: compare(lead, other, weights, 0.05, "val_accuracy"),
+                     lambda: compare_all({"lead": lead, "other": other}, 0.05, 10, 0, "val_accuracy")):
+        with pytest.raises(ValueError, match="lead and other were not validated on the same images"):
+            compared()
+    seeds = [{"variant": "v", "seed": seed, "parameters": 1, "training_seconds": 1.0} for seed in (0, 1)]
+    stored = [{"labels": lead.labels, "probabilities": lead.probabilities[0], "images_sha256": np.array(digest)}
+              for digest in (lead.images, other.images)]
+    with pytest.raises(ValueError, match="v: its seeds were validated on different images"):
+        seed_runs(seeds, stored)
 
 
 def test_the_statistics_import_no_deep_learning_framework():

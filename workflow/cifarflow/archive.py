@@ -83,6 +83,11 @@ class Batch:
 MAX_MEMBERS = 1000  # the official archives have under 10
 
 
+def refuse_as_too_large(path: Path, spec: DatasetSpec, where: str, limit: str):
+    raise ArchiveError(f"refused archive {path}: {where} it declares more than any real {spec.name} archive holds "
+                       f"(at most {limit}): a decompression bomb or not a CIFAR archive; nothing was unpacked")
+
+
 def archive_members(path: Path, spec: DatasetSpec):
     """Yield (name, raw bytes) of every batch and the meta file, one at a time, in archive order.
 
@@ -97,13 +102,12 @@ def archive_members(path: Path, spec: DatasetSpec):
             for count, member in enumerate(tar, start=1):
                 check_member(member)
                 total += member.size
-                if member.size > spec.max_member_bytes or total > max_total or count > MAX_MEMBERS:
-                    raise ArchiveError(
-                        f"refused archive {path}: at {member.name!r} ({member.size:,} bytes) it declares more than any "
-                        f"real {spec.name} archive holds (at most {spec.max_member_bytes:,} bytes a member, "
-                        f"{max_total:,} in all, {MAX_MEMBERS:,} members): a decompression bomb or not a CIFAR archive; "
-                        "nothing was unpacked"
-                    )
+                if count > MAX_MEMBERS:
+                    refuse_as_too_large(path, spec, f"at {member.name!r}, its member number {count:,}",
+                                        f"{MAX_MEMBERS:,} members")
+                if member.size > spec.max_member_bytes or total > max_total:
+                    refuse_as_too_large(path, spec, f"at {member.name!r} ({member.size:,} bytes)",
+                                        f"{spec.max_member_bytes:,} bytes a member, {max_total:,} in all")
                 name = posixpath.normpath(member.name)
                 if name in wanted and member.isfile():
                     short = name.split("/", 1)[1]

@@ -33,10 +33,17 @@ def scale_probabilities(probs: np.ndarray, temperature: float) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
+def log_loss_per_image(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """-log p(true class) of each image, in float64, probabilities floored as in ``log_probabilities``: the study's
+    one log-loss. ``probs`` is (..., images, classes), e.g. one array per seed in front."""
+    probs = np.asarray(probs)
+    labels = np.broadcast_to(np.asarray(labels, dtype=np.int64), probs.shape[:-1])
+    return -log_probabilities(np.take_along_axis(probs, labels[..., None], axis=-1)[..., 0])
+
+
 def negative_log_likelihood(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Mean -log p(true class), probabilities floored as in ``log_probabilities``."""
-    labels = np.asarray(labels, dtype=np.int64)
-    return float(-log_probabilities(probs)[np.arange(len(labels)), labels].mean())
+    """The log-loss: mean -log p(true class) (``log_loss_per_image``)."""
+    return float(log_loss_per_image(labels, probs).mean())
 
 
 def brier_score(labels: np.ndarray, probs: np.ndarray) -> float:

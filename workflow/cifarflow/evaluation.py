@@ -2,9 +2,9 @@
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import classification_report, confusion_matrix, log_loss
+from sklearn.metrics import classification_report, confusion_matrix
 
-from .calibration import scale_probabilities, uses_temperature
+from .calibration import negative_log_likelihood, scale_probabilities, uses_temperature
 from .tta import tta_views
 
 
@@ -24,8 +24,7 @@ def calibrated_probabilities(model, images: np.ndarray, tta: dict | None = None,
 
 def accuracy_and_log_loss(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
     accuracy = float(np.mean(probs.argmax(axis=1) == labels))
-    loss = float(log_loss(labels, np.clip(probs, 1e-7, 1.0), labels=np.arange(probs.shape[1])))
-    return accuracy, loss
+    return accuracy, negative_log_likelihood(labels, probs)
 
 
 def validation_metrics(variant: str, labels: np.ndarray, probs: np.ndarray, history: pd.DataFrame, training: dict) -> dict:

@@ -19,16 +19,17 @@ def trainings_table(metrics: list[dict]) -> pd.DataFrame:
 
 
 def seed_runs(metrics: list[dict], predictions: list[dict]) -> dict[str, Runs]:
-    """Each variant's validation predictions over its seeds (``predictions[i]``: labels and probabilities of the
-    training of ``metrics[i]``)."""
+    """Each variant's validation predictions over its seeds (``predictions[i]``: labels, probabilities and the images'
+    digest of the training of ``metrics[i]``)."""
     grouped: dict[str, list[tuple[int, dict, dict]]] = {}
     for record, stored in zip(metrics, predictions):
         grouped.setdefault(record["variant"], []).append((record["seed"], record, stored))
     runs = {}
     for variant, items in sorted(grouped.items()):
         items.sort(key=lambda item: item[0])
-        labels = items[0][2]["labels"]
-        if any(not np.array_equal(stored["labels"], labels) for _, _, stored in items):
+        labels, images = items[0][2]["labels"], str(items[0][2]["images_sha256"])
+        if any(not np.array_equal(stored["labels"], labels) or str(stored["images_sha256"]) != images
+               for _, _, stored in items):
             raise ValueError(f"{variant}: its seeds were validated on different images; rerun its validate jobs")
         runs[variant] = Runs(
             variant=variant,
@@ -37,6 +38,7 @@ def seed_runs(metrics: list[dict], predictions: list[dict]) -> dict[str, Runs]:
             probabilities=np.stack([stored["probabilities"] for _, _, stored in items]),
             parameters=int(items[0][1]["parameters"]),
             training_seconds=float(np.mean([record["training_seconds"] for _, record, _ in items])),
+            images=images,
         )
     return runs
 

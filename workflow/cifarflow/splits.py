@@ -5,6 +5,7 @@ Each split file holds ``images`` (uint8, N x height x width x channels, channels
 ``normalization.json`` holds the per-channel mean and standard deviation of the training split, in 0-255 pixel units.
 """
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,14 @@ def save_batch(path: Path, batch: Batch) -> None:
 def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path) as data:
         return data["images"], data["labels"]
+
+
+def image_digest(images: np.ndarray) -> str:
+    """SHA-256 of the images, their shape and order included: two sets of predictions with the same digest were made
+    on the very same images in the same order."""
+    digest = hashlib.sha256(str(images.shape).encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()
 
 
 def split_batches(

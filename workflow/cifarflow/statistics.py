@@ -18,11 +18,11 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
+from .calibration import log_loss_per_image
+
 METRICS = ("val_accuracy", "val_log_loss")  # higher accuracy, lower log-loss is better
 TIE_RULES = {"best_mean": "kept the best mean", "fewest_parameters": "fewest parameters among the tied",
              "least_training_time": "least training time among the tied"}
-# The same clipping as cifarflow.evaluation.accuracy_and_log_loss (then scikit-learn's own, by dtype).
-LOG_LOSS_FLOOR = 1e-7
 WEIGHT_CELLS_PER_CHUNK = 2**19  # images drawn at once: their counts stay in the CPU's cache
 
 
@@ -36,6 +36,7 @@ class Runs:
     probabilities: np.ndarray  # (seeds, n, classes)
     parameters: int
     training_seconds: float  # mean over seeds
+    images: str = ""  # the validation images' digest (``splits.image_digest``): which images, in which order
 
     def __post_init__(self):
         if self.probabilities.ndim != 3 or self.probabilities.shape[:2] != (len(self.seeds), len(self.labels)):
@@ -49,12 +50,8 @@ class Runs:
 
     @cached_property
     def log_loss(self) -> np.ndarray:
-        """(seeds, n) float64: -log p(true class), clipped as ``accuracy_and_log_loss`` clips, so its mean is that
-        function's log-loss."""
-        true_class = np.take_along_axis(self.probabilities, self.labels[None, :, None], axis=2)[..., 0]
-        eps = float(np.finfo(true_class.dtype).eps)  # scikit-learn clips to [eps, 1 - eps] of the probabilities' dtype
-        clipped = np.clip(np.clip(true_class, LOG_LOSS_FLOOR, 1.0), eps, 1 - eps)
-        return -np.log(clipped.astype(np.float64))
+        """(seeds, n) float64: -log p(true class), the study's log-loss per image (``log_loss_per_image``)."""
+        return log_loss_per_image(self.labels, self.probabilities)
 
     def pooled(self) -> np.ndarray:
         """(n, 2): per image, accuracy and log-loss averaged over the seeds."""
@@ -145,7 +142,8 @@ def mcnemar_table(correct_a: np.ndarray, correct_b: np.ndarray) -> np.ndarray:
 
 
 def check_same_images(a: Runs, b: Runs) -> None:
-    if not np.array_equal(a.labels, b.labels):
+    """Paired statistics need the very same images in the same order: equal image digests and labels."""
+    if a.images != b.images or not np.array_equal(a.labels, b.labels):
         raise ValueError(f"{a.variant} and {b.variant} were not validated on the same images")
 
 

@@ -4,7 +4,7 @@ import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
 from cifarflow.fileio import load_json, save_json, save_npz
-from cifarflow.splits import load_split
+from cifarflow.splits import image_digest, load_split
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)
@@ -16,7 +16,7 @@ with logged(snakemake.log[0]):
     model = keras.models.load_model(snakemake.input.model, compile=False)
     probs = predict_probabilities(model, images, snakemake.params.tta)
     # Stored once: calibration and temperature scaling read these instead of predicting again.
-    save_npz(snakemake.output.predictions, labels=labels, probabilities=probs)
+    save_npz(snakemake.output.predictions, labels=labels, probabilities=probs, images_sha256=image_digest(images))
     metrics = validation_metrics(snakemake.wildcards.variant, labels, probs,
                                  pd.read_csv(snakemake.input.history), load_json(snakemake.input.summary))
     metrics["seed"] = int(snakemake.wildcards.seed)
