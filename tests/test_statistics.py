@@ -291,5 +291,6 @@ def test_unknown_metric_or_tie_rule_and_other_images_are_refused():
 
 def test_the_statistics_import_no_deep_learning_framework():
     code = "import sys, cifarflow.statistics, cifarflow.evaluation; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO / "workflow")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO / "workflow",
+                            timeout=120)
     assert result.stdout.strip() == "[]"
