@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
 from archives import cifar10_members, cifar100_members, sha256, write_tar  # noqa: E402
+from skips import pytest_configure, pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY_CONFIG = REPO / "configs" / "tiny.yaml"
@@ -43,6 +44,11 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 # and resumed), started first so that pytest-xdist's workers finish together (pyproject.toml: --no-loadscope-reorder).
 LONGEST_FIRST = ["test_slurm.py", "test_custom_dataset.py", "test_study_workflow.py", "test_backend.py", "test_live.py"]
 
+# Every test has a time limit (pytest-timeout; pyproject.toml: `timeout`, fixtures included). A test that needs one of
+# these fixtures may wait for a whole study to be run (or for another worker running it): it gets STUDY_TIMEOUT_S.
+STUDY_FIXTURES = {"tiny_study", "jax_study", "slurm_study", "shapes_study", "tie_rule_study", "cifar100_study"}
+STUDY_TIMEOUT_S = 1800
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
@@ -50,6 +56,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the tests of a file keep their order
+    for item in items:
+        if STUDY_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(STUDY_TIMEOUT_S))
 
 
 def shared_archive(tmp_path_factory, name: str, members) -> Path:
@@ -143,7 +152,8 @@ def workflow_rules() -> dict[str, dict]:
 
     with tempfile.TemporaryDirectory() as workdir:
         result = subprocess.run([sys.executable, str(Path(__file__).with_name("workflow_rules.py")), workdir,
-                                 str(REPO / "config.yaml"), str(TINY_CONFIG)], capture_output=True, text=True, check=True)
+                                 str(REPO / "config.yaml"), str(TINY_CONFIG)], capture_output=True, text=True, check=True,
+                                timeout=120)
     return json.loads(result.stdout)
 
 

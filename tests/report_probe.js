@@ -61,6 +61,7 @@ window.addEventListener("load", async function () {
   } catch (error) {
     out.errors.push(String(error && error.stack || error));
   }
+  out.errors.push(...(window.probeErrors || ["report_errors.js was not injected"]));
   out.resources = performance.getEntriesByType("resource").map((r) => r.name).filter((n) => !n.startsWith("data:"));
   const pre = document.createElement("pre");
   pre.id = "probe-result";

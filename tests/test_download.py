@@ -1,7 +1,7 @@
 """The download against a real HTTP server on 127.0.0.1: resume, retries, checksums, errors."""
 
 import hashlib
-import time
+import socket
 
 import pytest
 
@@ -74,11 +74,31 @@ def test_server_errors_are_retried_then_reported(tmp_path):
             fetch_archive(url, tmp_path / "a", sha256=SHA256, retries=3, backoff=0.01, log=quiet)
 
 
-def test_no_network_fails_at_once_and_says_how_to_use_a_local_archive(tmp_path):
-    started = time.monotonic()
-    with pytest.raises(DownloadError, match="--config archive=PATH"):
-        fetch_archive("http://cifar.invalid/cifar-10-python.tar.gz", tmp_path / "a", md5=MD5, log=quiet)
-    assert time.monotonic() - started < 10
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 that refuses connections: bound, never listening, for as long as the test runs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def unresolvable(*args, **kwargs):
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+@pytest.mark.parametrize("unreachable", ["closed port", "unknown host"])
+def test_no_network_fails_at_once_and_says_how_to_use_a_local_archive(tmp_path, closed_port, monkeypatch, unreachable):
+    """No retries (one attempt, no wait) when nothing answers: a port nobody listens on, or a host name no resolver
+    knows (the resolver's answer given without asking DNS)."""
+    url = f"http://127.0.0.1:{closed_port}/cifar-10-python.tar.gz"
+    if unreachable == "unknown host":
+        monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
+        url = "http://cifar.invalid/cifar-10-python.tar.gz"
+    said = []
+    with pytest.raises(DownloadError, match="no network.*--config archive=PATH"):
+        fetch_archive(url, tmp_path / "a", md5=MD5, retries=5, backoff=0, log=said.append)
+    assert said == [f"downloading {url} (attempt 1 of 5)"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_local_archive_is_verified(tmp_path):

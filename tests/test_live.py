@@ -248,7 +248,7 @@ def test_status_imports_no_tensorflow(tmp_path):
     code = (f"import sys\nfrom cifarflow import cli\nassert cli.main(['status', '--dir', {str(tmp_path)!r}]) == 0\n"
             "heavy = {'tensorflow', 'keras', 'matplotlib'} & set(sys.modules)\nassert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")), timeout=120)
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()[1:3]
     assert header.split() == ["variant", "seed", "state", "epoch", "val_accuracy", "s/epoch", "ETA"]

@@ -68,7 +68,7 @@ def test_help_is_instant_and_imports_nothing_heavy():
             "heavy = {'numpy', 'tensorflow', 'keras', 'PIL'} & set(sys.modules)\n"
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "bicubic" in result.stdout and "--csv" in result.stdout
     assert cifarflow("--help").returncode == 0

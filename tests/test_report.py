@@ -69,7 +69,12 @@ EXPECTED_REPORT = {
 }
 
 PROBE = Path(__file__).with_name("report_probe.js")
+ERROR_CATCHER = Path(__file__).with_name("report_errors.js")
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+# What a page names to load: quoted src and href values (in its HTML or in strings of its scripts), CSS url() and
+# @import; the address is the match's last group. Values a script builds (`${...}`, `$1`) are left to the browser test.
+LOADS = re.compile(r"""\b(?:src|srcset|href|poster)\s*=\s*\\?["']([^"'\\\s>]*)"""
+                   r"""|(?<![\w.$-])url\(\s*\\?["']?([^"')\\\s]*)|(?i:@import)\s+(?:url\(\s*)?\\?["']?([^"')\\\s;]*)""")
 
 
 def report_rules() -> set[str]:
@@ -148,6 +153,32 @@ def test_report_embeds_every_result(report_html):
         assert name in text, f"{name} is not in the report"
 
 
+def outside_references(text: str) -> list[str]:
+    """Every address the page or its styles and scripts name to load that is not inside the page itself: anything
+    but data: URIs, fragments (#...), blank pages and values a script builds."""
+    found = []
+    for match in LOADS.finditer(text):
+        target = next(group for group in reversed(match.groups()) if group is not None)
+        if target and not target.lower().startswith(("data:", "#", "javascript:", "about:blank", "$")):
+            found.append(match.group(0))
+    return found
+
+
+def test_report_loads_nothing_from_outside(report_html):
+    """A static scan of report.html, with or without a browser: no src, href, url() or @import names a file or a host
+    (the browser test below also watches what the rendered page requests)."""
+    assert outside_references(report_html.read_text()) == []
+
+
+@pytest.mark.parametrize("reference", ['<img src="https://cdn.example/a.png">', "<script src='//cdn.example/a.js'>",
+                                       '<link rel="stylesheet" href="style.css">', "body { background: url(bg.png) }",
+                                       '@import "fonts.css";', "@import url('https://fonts.example/a.css');",
+                                       'el.innerHTML = "<img src=\\"http://example.org/x.png\\">"'])
+def test_the_scan_finds_every_kind_of_outside_reference(reference):
+    page = '<html><img src="data:image/png;base64,AAAA"><a href="#top">top</a>' + reference + "</html>"
+    assert len(outside_references(page)) == 1, outside_references(page)
+
+
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -164,20 +195,41 @@ def headless(*args: str, profile: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
-@pytest.mark.skipif(chromium() is None and not os.environ.get("CIFARFLOW_REQUIRE_BROWSER"),
-                    reason="the headless browser test needs Chromium (apt-get install chromium)")
-def test_report_renders_offline_in_chromium(report_html, tmp_path):
-    assert chromium(), "CIFARFLOW_REQUIRE_BROWSER is set but Chromium is not installed (apt-get install chromium)"
-    # The report is a single-page app: a copy of it carries a script that clicks through every category and
-    # subcategory like a reader, opens every result, and writes what it saw into the page.
-    text = report_html.read_text()
+needs_chromium = pytest.mark.skipif(chromium() is None,
+                                    reason="the headless browser test needs Chromium (apt-get install chromium)")
+
+
+def probe_page(text: str, folder: Path) -> tuple[Path, dict]:
+    """A copy of the page ``text`` in ``folder`` that catches every JavaScript error from its first script on
+    (report_errors.js) and, once loaded, clicks through it like a reader (report_probe.js); returns the copy and what
+    the probe saw in headless Chromium: categories, errors, resources requested."""
+    head = re.search(r"<head[^>]*>", text)
     end = text.rindex("</body>")
-    probe = tmp_path / "report_probe.html"
-    probe.write_text(text[:end] + "<script>\n" + PROBE.read_text() + "\n</script>\n" + text[end:])
-    dom = headless("--dump-dom", probe.as_uri(), profile=tmp_path / "profile")
+    catcher, probe = (f"<script>\n{script.read_text()}\n</script>\n" for script in (ERROR_CATCHER, PROBE))
+    page = folder / "probed.html"
+    page.write_text(text[:head.end()] + catcher + text[head.end():end] + probe + text[end:])
+    dom = headless("--dump-dom", page.as_uri(), profile=folder / "profile")
     found = re.search(r'<pre id="probe-result" style="display: none;">(.*?)</pre>', dom.stdout, re.DOTALL)
     assert found, f"the probe did not finish:\n{dom.stderr[-3000:]}"
-    seen = json.loads(html.unescape(found.group(1)))
+    return page, json.loads(html.unescape(found.group(1)))
+
+
+@needs_chromium
+def test_the_probe_reports_every_javascript_error(tmp_path):
+    page = """<html><head><script>console.error("logged as an error");</script></head><body>
+<script>Promise.reject(new Error("a promise nobody caught"));</script>
+<script>undefinedFunction();</script><p>still rendered</p></body></html>"""
+    _, seen = probe_page(page, tmp_path)
+    errors = "\n".join(seen["errors"])
+    for message in ("console.error: logged as an error", "a promise nobody caught", "undefinedFunction is not defined"):
+        assert message in errors, errors
+
+
+@needs_chromium
+def test_report_renders_offline_in_chromium(report_html, tmp_path):
+    # The report is a single-page app: a copy of it carries a script that clicks through every category and
+    # subcategory like a reader, opens every result, and writes what it saw (and every JavaScript error) into the page.
+    probe, seen = probe_page(report_html.read_text(), tmp_path)
     assert seen["errors"] == []
     assert seen["resources"] == [], "the report tried to load files"
     for category, subcategories in EXPECTED_REPORT.items():

@@ -318,5 +318,6 @@ def test_predictions_on_other_images_with_the_same_labels_are_refused():
 
 def test_the_statistics_import_no_deep_learning_framework():
     code = "import sys, cifarflow.statistics, cifarflow.evaluation; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO / "workflow")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO / "workflow",
+                            timeout=120)
     assert result.stdout.strip() == "[]"

@@ -193,7 +193,7 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, cifar10_archive, 
         assert process.poll() is None, "training finished before it could be killed"
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # like a power cut: no clean-up runs
-    process.wait()
+    process.wait(timeout=60)
     killed = json.loads((checkpoint.epochs()[0] / "state.json").read_text())
     done = killed["epochs_done"]
     assert 3 <= done < EPOCHS and not (project / "results/variants/slow/seed-0/model.keras").exists()
