@@ -159,6 +159,7 @@ def test_the_portable_path_imports_no_tensorflow(tiny_study, png_folder, tmp_pat
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tiny_study,
                             env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # nor the runtime's notices
     assert len(read_csv(tmp_path / "out.csv")) == 50
 
 
