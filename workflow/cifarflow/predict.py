@@ -247,7 +247,8 @@ def load_litert(path: Path):
         raise PredictError("the LiteRT runtime is not installed (pip install ai-edge-litert==2.3.0); "
                            "or use --backend keras") from None
     try:
-        runner = Interpreter(model_path=os.fspath(path)).get_signature_runner()
+        threads = len(os.sched_getaffinity(0))  # the runtime's default is one thread
+        runner = Interpreter(model_path=os.fspath(path), num_threads=threads).get_signature_runner()
         (image_name, image), = runner.get_input_details().items()
         (output_name, output), = runner.get_output_details().items()
         with native_stderr_silenced():  # the runtime's notice, on the first call, that it uses its XNNPACK CPU kernels
