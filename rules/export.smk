@@ -4,19 +4,19 @@ rule export_model:
         selection=rules.select_best.output.selection,
         classes="results/data/classes.json",
         stats="results/data/normalization.json",
-        val="results/data/val.npz",
+        test="results/data/test.npz",
         code=script_code("export_model"),
     output:
         keras="results/export/model.keras",
         saved_model=directory("results/export/saved_model"),
+        litert="results/export/model.tflite",
         classes="results/export/classes.json",
         metadata="results/export/metadata.json",
+        readme="results/export/README.md",
     log:
         "logs/export_model.log",
     benchmark:
         "benchmarks/export_model.tsv"
-    params:
-        check_images=500,  # validation images on which the exported files must reproduce the pipeline's predictions
     threads: 2
     conda:
         "../envs/train.yaml"

@@ -1,13 +1,21 @@
-"""The exported model (Keras file and SavedModel) and the model card of a finished tiny study."""
+"""The exported model (Keras file, SavedModel and LiteRT file), its README and the model card of a finished tiny study."""
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cifarflow.errors import StageError
 from cifarflow.evaluation import predict_probabilities
-from cifarflow.export import exportable_model
+from cifarflow.export import TOLERANCE, check_exported, export_model, exportable_model
+from cifarflow.predict import load_litert
+from conftest import REPO
 from floats import NETWORK_ULPS, assert_float32_close
 
 
@@ -28,13 +36,26 @@ def test_export_files(tiny_study):
     classes = json.loads((tiny_study / "results/data/classes.json").read_text())
     assert json.loads((export / "classes.json").read_text()) == classes
     assert (export / "saved_model/saved_model.pb").is_file()
+    assert not list(export.glob("*.unchecked.tflite"))
     metadata = json.loads((export / "metadata.json").read_text())
     assert metadata["variant"] == selection["variant"] and metadata["seed"] == selection["exported_seed"]
     tta = selection["tta"]
     assert metadata["tta"] == tta and metadata["tta_in_model"] == (tta["flip"] or tta["translate"] > 0)
     assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["shape"] == [None, 32, 32, 3]
     assert metadata["classes"] == classes and metadata["parameters"] > 0
-    assert max(metadata["check"]["max_abs_difference"].values()) <= metadata["check"]["tolerance"]
+    check, (test_images, _) = metadata["check"], load_test_split(tiny_study)
+    assert check["split"] == "test" and check["images"] == len(test_images)  # the whole test split
+    assert set(check["max_abs_difference"]) == set(check["same_top_class"]) == {"keras", "saved_model", "litert"}
+    assert max(check["max_abs_difference"].values()) <= check["tolerance"] == TOLERANCE
+    assert set(check["same_top_class"].values()) == {len(test_images)}
+    for fmt, name in metadata["files"].items():
+        path = export / name
+        size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        assert metadata["sizes"].get(fmt, size) == size > 0
+    import importlib.metadata
+
+    assert metadata["litert"] == {"file": "model.tflite", "format": "TFL3 flatbuffer",
+                                  "runtime": f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"}
     exported = f"results/variants/{selection['variant']}/seed-{selection['exported_seed']}"
     fitted = json.loads((tiny_study / exported / "calibration.json").read_text())["temperature"]
     assert metadata["temperature"] == selection["temperature"] == fitted  # configs/tiny.yaml: temperature scaling on
@@ -80,6 +101,84 @@ def test_exported_saved_model_gives_the_pipeline_predictions(tiny_study):
     expected, _ = stored_predictions(tiny_study)
     probs = serve(image=tf.constant(images))["output_0"].numpy()
     assert_float32_close(probs, expected, ulps=NETWORK_ULPS)
+
+
+def test_exported_litert_model_gives_the_pipeline_predictions(tiny_study):
+    """Through the LiteRT runtime, as cifarflow predict runs it: the pipeline's probabilities and top classes."""
+    predict_fn, outputs, image_size = load_litert(tiny_study / "results/export/model.tflite")
+    images, _ = load_test_split(tiny_study)
+    expected, predicted = stored_predictions(tiny_study)
+    classes = json.loads((tiny_study / "results/export/classes.json").read_text())
+    probs = predict_fn(images)
+    assert (outputs, image_size) == (len(classes), 32) and probs.dtype == np.float32
+    assert_float32_close(probs, expected, ulps=NETWORK_ULPS)
+    assert [classes[i] for i in probs.argmax(axis=1)] == predicted
+
+
+def test_export_check_refuses_a_difference_or_another_top_class():
+    expected = np.array([[0.7, 0.3], [0.2, 0.8], [0.5 + 1e-6, 0.5 - 1e-6]])
+    figures = check_exported(expected, {"litert": expected + 2e-6})
+    assert figures["max_abs_difference"]["litert"] == pytest.approx(2e-6, rel=1e-6) and figures["same_top_class"]["litert"] == 3
+    with pytest.raises(StageError, match=r"exported litert model does not .* largest probability difference 2e-05 \(at most "
+                                         r"1e-05 allowed\), same top class on 3 of 3"):
+        check_exported(expected, {"keras": expected, "litert": expected + 2e-5})
+    flipped = expected.copy()
+    flipped[2] = [0.5 - 1e-6, 0.5 + 1e-6]  # within the tolerance, but the other class on top
+    with pytest.raises(StageError, match=r"same top class on 2 of 3 images \(all required\)"):
+        check_exported(expected, {"saved_model": flipped})
+
+
+def test_a_failed_check_leaves_no_litert_file(tiny_study, tmp_path):
+    """The real export of the tiny study's model, held to a bound no file meets: it fails, and no model.tflite
+    (nor its unchecked copy) is left to look finished."""
+    images, _ = load_test_split(tiny_study)
+    selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
+    paths = {"keras_path": tmp_path / "model.keras", "saved_model_dir": tmp_path / "saved_model",
+             "litert_path": tmp_path / "model.tflite"}
+    paths["litert_path"].write_bytes(b"an earlier export")
+    with pytest.raises(StageError, match="does not reproduce the pipeline's predictions on the test split"):
+        export_model(tiny_study / "results/selection/best_model.keras", selection["tta"], **paths, check_images=images[:8],
+                     temperature=selection["temperature"], tolerance=-1.0)
+    assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_readme_example_runs_with_numpy_pillow_and_litert_only(tiny_study, tmp_path):
+    """The README's Python example, run in a fresh venv that holds only numpy, Pillow and the LiteRT runtime (with
+    the runtime's own dependencies; installed from PyPI, the only test that does), on a picture of another size,
+    prints the classes and probabilities that cifarflow predict prints."""
+    from test_predict import cifarflow
+
+    readme = (tiny_study / "results/export/README.md").read_text()
+    example = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert len(example.strip().splitlines()) <= 12
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("model.tflite", "classes.json"):
+        shutil.copy(tiny_study / "results/export" / name, folder / name)
+    images, _ = load_test_split(tiny_study)
+    from PIL import Image
+
+    Image.fromarray(images[3]).resize((64, 48), Image.Resampling.BICUBIC).save(folder / "cat.png")
+    (folder / "example.py").write_text(example)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pins = [line for line in (REPO / "requirements.txt").read_text().splitlines()
+            if line.split("==")[0] in ("numpy", "pillow", "ai-edge-litert")]
+    assert len(pins) == 3
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    installed = subprocess.run([venv / "bin/pip", "install", "-q", "--disable-pip-version-check", *pins],
+                               capture_output=True, text=True, env=env, timeout=600)
+    assert installed.returncode == 0, installed.stderr
+    packages = subprocess.run([venv / "bin/pip", "list", "--format=freeze"], capture_output=True, text=True, env=env).stdout
+    names = {line.split("==")[0].lower() for line in packages.splitlines()}
+    assert {"numpy", "pillow", "ai-edge-litert"} <= names and not names & {"tensorflow", "tensorflow-cpu", "keras", "jax"}
+    ran = subprocess.run([venv / "bin/python", "example.py"], capture_output=True, text=True, cwd=folder, env=env, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    predicted = cifarflow("predict", "--model", str(folder / "model.tflite"), str(folder / "cat.png"))
+    answer = [pair.rsplit(" ", 1) for pair in predicted.stdout.split(": ", 1)[1].strip().split(", ")]
+    printed = [line.rsplit(" ", 1) for line in ran.stdout.splitlines()]
+    assert printed[0] == answer[0]  # the top class and its probability
+    assert [p for _, p in printed] == [p for _, p in answer]  # lower classes may tie (0.000) and swap places
 
 
 @pytest.mark.parametrize("tta, temperature", [(None, None), ({"flip": True, "translate": 0}, None),
@@ -147,6 +246,16 @@ def test_model_card(tiny_study):
     assert "`train.optimizer` | `adam`" in card  # the training settings
     assert "| keras | `3." in card and "| numpy | `" in card  # the software versions
     assert "not the official download" in card  # the tiny study's archive is a local file
+    metadata = json.loads((export / "metadata.json").read_text())
+    size = metadata["sizes"]["litert"] / 1e6
+    assert f"| `model.tflite` | LiteRT (TFL3 flatbuffer) | {size:.1f} MB | {metadata['litert']['runtime']}, no TensorFlow" in card
+    check = metadata["check"]
+    assert (f"checked at export against the pipeline's predictions on all {check['images']} test images: largest "
+            f"probability difference keras {check['max_abs_difference']['keras']:.1e}") in card
+    assert f"litert {check['images']} of {check['images']} (all required)" in card
+    assert 'Interpreter(model_path="model.tflite")' in card
+    readme = (export / "README.md").read_text()
+    assert f"`{selection['variant']}`" in readme and "| `model.tflite` |" in readme and "(N, 32, 32, 3)" in readme
     html = (export / "model_card.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "<h2>Known limits</h2>" in html
 
@@ -179,6 +288,11 @@ def cifar100_card_inputs(image_size: int = 32) -> dict:
         training={"settings": settings, "train_images": 1000, "epochs": 3, "device": "GPU", "threads": 4,
                   "training_seconds": 12.0, "images_per_second": 250.0, "software": {"keras": "3.15.1"}},
         export={"parameters": 1000, "software": {"keras": "3.16.0", "python": "3.12"}, "input": {"shape": shape},
+                "sizes": {"keras": 40_000, "saved_model": 90_000, "litert": 30_000},
+                "litert": {"file": "model.tflite", "runtime": "ai-edge-litert 2.3.0", "format": "TFL3 flatbuffer"},
+                "check": {"images": 10000, "split": "test", "tolerance": 1e-5,
+                          "max_abs_difference": {"keras": 0.0, "saved_model": 0.0, "litert": 7e-7},
+                          "same_top_class": {"keras": 10000, "saved_model": 10000, "litert": 10000}},
                 "layers": [{"name": "image", "type": "InputLayer", "output_shape": shape, "parameters": 0}]},
         test_metrics={"accuracy": 0.4, "log_loss": 2.4, "n_images": 10000,
                       "over_seeds": {"text": "accuracy 0.3950 ± 0.0071, log-loss 2.4100 ± 0.0141 (mean ± std over 2 seeds)"}},

@@ -18,11 +18,13 @@ from floats import NETWORK_ULPS, assert_float32_close
 CONSOLE_SCRIPT = Path(sys.executable).with_name("cifarflow")
 
 
-def cifarflow(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed console script (or the module, where the package is not installed)."""
+def cifarflow(*args: str, cwd: Path | None = None, **options) -> subprocess.CompletedProcess:
+    """Run the installed console script (or the module, where the package is not installed); ``options`` go to
+    subprocess.run (the default: stdout and stderr captured as text)."""
     command = [str(CONSOLE_SCRIPT)] if CONSOLE_SCRIPT.exists() else [sys.executable, "-m", "cifarflow.cli"]
     env = dict(os.environ, PYTHONPATH=str(REPO / "workflow"))
-    return subprocess.run(command + list(args), capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **options}
+    return subprocess.run(command + list(args), cwd=cwd, env=env, timeout=300, **options)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -65,7 +67,7 @@ def test_help_is_instant_and_imports_nothing_heavy():
     code = ("import sys\nfrom cifarflow import cli\n"
             "for argv in (['--help'], ['predict', '--help']):\n"
             "    try:\n        cli.main(argv)\n    except SystemExit as exit:\n        assert exit.code == 0\n"
-            "heavy = {'numpy', 'tensorflow', 'keras', 'PIL'} & set(sys.modules)\n"
+            "heavy = {'numpy', 'tensorflow', 'keras', 'PIL', 'ai_edge_litert'} & set(sys.modules)\n"
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")), timeout=120)
@@ -145,9 +147,27 @@ def test_missing_model_is_a_usage_error(tmp_path, png_folder):
     assert result.returncode == 2 and "no model in" in result.stderr
 
 
-@pytest.mark.parametrize("model", ["results/export/saved_model", "results/selection/best_model.keras"])
+def test_the_portable_path_imports_no_tensorflow(tiny_study, png_folder, tmp_path):
+    """The default path runs the export's model.tflite in the LiteRT runtime: neither TensorFlow nor Keras (nor JAX)
+    is imported, not even with --csv."""
+    code = ("import sys\nfrom cifarflow import cli\n"
+            f"code = cli.main(['predict', {str(png_folder)!r}, '--csv', {str(tmp_path / 'out.csv')!r}, '-q'])\n"
+            "assert code == 0, code\n"
+            "assert 'ai_edge_litert' in sys.modules\n"
+            "heavy = {'tensorflow', 'keras', 'jax'} & {name.split('.')[0] for name in sys.modules}\n"
+            "assert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tiny_study,
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # nor the runtime's notices
+    assert len(read_csv(tmp_path / "out.csv")) == 50
+
+
+@pytest.mark.parametrize("model", ["results/export/saved_model", "results/selection/best_model.keras",
+                                   "results/export/model.keras", "results/export/model.tflite"])
 def test_other_model_files_give_the_same_predictions(tiny_study, png_folder, tmp_path, model):
-    """A SavedModel folder, or the selection's bare model (its flip averaging applied from selection.json)."""
+    """A SavedModel folder, the selection's bare model (its flip averaging applied from selection.json), the export's
+    Keras file or its LiteRT file, each named with --model."""
     out = tmp_path / "out.csv"
     result = cifarflow("predict", "--model", str(tiny_study / model), str(png_folder), "--csv", str(out), "-q")
     assert result.returncode == 0, result.stderr
@@ -155,6 +175,82 @@ def test_other_model_files_give_the_same_predictions(tiny_study, png_folder, tmp
     table = read_csv(out)
     stored = pd.read_csv(tiny_study / "results/test/predictions.csv").sort_values("index")
     assert_float32_close(table.filter(like="p_").to_numpy(), stored.filter(like="p_").to_numpy(), ulps=NETWORK_ULPS)
+
+
+def test_portable_and_keras_paths_agree_on_a_folder(tiny_study, mixed_folder, tmp_path):
+    """The default (LiteRT) and --backend keras on images of every size and mode: the same top classes, the same
+    printed lines, probabilities equal to float32 round-off."""
+    runs = {}
+    for backend in ("litert", "keras"):
+        out = tmp_path / f"{backend}.csv"
+        options = ["--backend", "keras"] if backend == "keras" else []
+        result = cifarflow("predict", str(mixed_folder), "--csv", str(out), *options, cwd=tiny_study)
+        assert result.returncode == 0, result.stderr
+        runs[backend] = result.stdout, read_csv(out)
+    (litert_lines, litert), (keras_lines, keras) = runs["litert"], runs["keras"]
+    assert len(litert) == 7 and list(litert.index) == list(keras.index)
+    assert litert["predicted"].tolist() == keras["predicted"].tolist()
+    assert litert.drop(columns=litert.filter(like="p_").columns.tolist() + ["confidence"]).equals(
+        keras.drop(columns=keras.filter(like="p_").columns.tolist() + ["confidence"]))
+    assert_float32_close(litert.filter(like="p_").to_numpy(), keras.filter(like="p_").to_numpy(), ulps=NETWORK_ULPS)
+    assert [line.split(": ")[1].split(" ")[0] for line in litert_lines.splitlines()] == litert["predicted"].tolist()
+    assert [line.split(" ")[0] for line in litert_lines.splitlines()] == [line.split(" ")[0] for line in keras_lines.splitlines()]
+
+
+def test_a_model_for_the_other_backend_is_a_usage_error(tiny_study, png_folder):
+    result = cifarflow("predict", "--backend", "litert", "--model", str(tiny_study / "results/export/model.keras"),
+                       str(png_folder / "test_000.png"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().endswith("is a keras model, not one for --backend litert "
+                                          "(LiteRT runs .tflite files, Keras .keras files and SavedModel folders)")
+    broken = png_folder.parent / "broken.tflite"
+    broken.write_bytes(b"not a flatbuffer")
+    result = cifarflow("predict", "--model", str(broken), str(png_folder / "test_000.png"))
+    assert result.returncode == 2 and result.stderr.startswith(f"cifarflow predict: cannot load the LiteRT model {broken}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_progress_line_on_a_terminal(tiny_study, png_folder):
+    """With stderr on a terminal, a progress line counts the images (redrawn in place, cleared at the end); the
+    per-image lines on stdout are unchanged."""
+    import pty
+
+    terminal, stderr = pty.openpty()
+    result = cifarflow("predict", str(png_folder), "--batch-size", "16", cwd=tiny_study, stdout=subprocess.PIPE,
+                       stderr=stderr, text=True)
+    os.close(stderr)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 50
+    text = shown.decode()
+    assert f"[{'#' * 30}] 50/50 images, " in text and "/s, 0 s left" in text
+    assert text.endswith("\r\033[K")  # the line is cleared once done
+    assert "Traceback" not in text
+
+
+def test_decompression_bombs_are_refused(tiny_study, png_folder, tmp_path):
+    """A PNG whose header declares 20,000 x 20,000 pixels (a few bytes on disk) is refused before it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    result = cifarflow("predict", str(bomb), str(png_folder / "test_000.png"), cwd=tiny_study)
+    assert result.returncode == 1
+    assert f"cifarflow predict: {bomb}: cannot read image: " in result.stderr and "decompression bomb" in result.stderr
+    assert result.stdout.startswith(f"{png_folder / 'test_000.png'}: ") and len(result.stdout.splitlines()) == 1
 
 
 # --- image conversion, without a model -------------------------------------------------------------------------

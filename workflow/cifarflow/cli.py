@@ -2,7 +2,8 @@
 ``cifarflow status`` shows how far each training of a (running) study has got.
 
 Only the standard library is imported before the arguments are parsed, so ``--help`` and usage errors are instant;
-numpy, Pillow and TensorFlow are imported when there is work to do.
+numpy, Pillow and the model's runtime (LiteRT, or TensorFlow for ``--backend keras``) are imported when there is work
+to do.
 
 Exit status of ``predict``: 0 when every image got a prediction, 1 when some input could not be read (each one
 is named on stderr, the others still get their predictions), 2 when the command could not run (bad arguments,
@@ -23,9 +24,11 @@ extension). Each image is converted to RGB (grayscale and palette expanded, tran
 cutting the largest centred square (--fit crop, the default) or stretched whole (--fit stretch). RGB images of that
 size are used as they are.
 
-Model: by default the selected model of the run in --run-dir (results/export/model.keras, else
-results/selection/best_model.keras with the selection's flip test-time averaging); or --model: a .keras file or
-a SavedModel folder. Class names: --classes, else classes.json beside the model, else the run's.
+Model: by default the selected model of the run in --run-dir, run by the LiteRT runtime without TensorFlow
+(results/export/model.tflite); with --backend keras by TensorFlow (results/export/model.keras, else
+results/selection/best_model.keras with the selection's test-time averaging and temperature). Or --model: a .tflite
+file, a .keras file or a SavedModel folder. Class names: --classes, else classes.json beside the model, else the run's.
+On a terminal, a progress line on stderr counts the images classified.
 
 Exit status: 0 all images classified; 1 some inputs could not be read (named on stderr, the others are still
 classified); 2 the command could not run.
@@ -60,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders of images")
     predict.add_argument("--run-dir", default=".", metavar="DIR",
                          help="a finished cifarflow run whose selected model to use (default: the current folder)")
-    predict.add_argument("--model", metavar="PATH", help="a .keras model file or SavedModel folder (overrides --run-dir)")
+    predict.add_argument("--model", metavar="PATH",
+                         help="a .tflite or .keras model file or a SavedModel folder (overrides --run-dir)")
+    predict.add_argument("--backend", choices=("litert", "keras"),
+                         help="the runtime: litert (the run's model.tflite, no TensorFlow; the default) or keras "
+                              "(TensorFlow); default: the one the model file needs")
     predict.add_argument("--classes", metavar="JSON", help="a JSON list of class names, in the model's output order")
     predict.add_argument("-k", "--top-k", type=int, default=3, metavar="K", help="how many classes to print (default: 3)")
     predict.add_argument("--csv", metavar="OUT",
@@ -89,7 +96,37 @@ def error(path: str, message: str) -> None:
     print(f"cifarflow predict: {path}: {message}", file=sys.stderr, flush=True)
 
 
+class Progress:
+    """A progress line on stderr, redrawn in place (at most 10 times a second); ``clear`` makes room for other output."""
+
+    def __init__(self, total: int, stream=None):
+        import time
+
+        self.total, self.done, self.stream, self.clock = total, 0, stream or sys.stderr, time.monotonic
+        self.start = self.drawn = self.clock()
+
+    def clear(self) -> None:
+        self.stream.write("\r\033[K")
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = self.clock()
+        if now - self.drawn >= 0.1 or done == self.total:
+            self.drawn = now
+            rate = done / max(now - self.start, 1e-9)
+            filled = round(30 * done / self.total)
+            self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{self.total:,} images, "
+                              f"{rate:,.0f}/s, {(self.total - done) / max(rate, 1e-9):,.0f} s left")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.clear()
+        self.stream.flush()
+
+
 def predict_command(args) -> int:
+    import numpy as np
+
     from . import predict
 
     if args.top_k < 1 or args.batch_size < 1:
@@ -102,27 +139,42 @@ def predict_command(args) -> int:
         print("cifarflow predict: no image files to classify", file=sys.stderr)
         return 1
     try:
-        classifier = predict.load_classifier(args.model, args.run_dir, args.classes)
+        classifier = predict.load_classifier(args.model, args.run_dir, args.classes, args.backend)
     except predict.PredictError as problem:
         print(f"cifarflow predict: {problem}", file=sys.stderr)
         return 2
-    files, images, infos, unreadable = predict.load_images(files, classifier.image_size, args.fit)
-    for path, message in unreadable:
-        error(path, message)
-    failures += unreadable
-    probs = classifier.probabilities(images, args.batch_size)
-    if not args.quiet:
-        k = min(args.top_k, len(classifier.classes))
-        for path, best in zip(files, predict.top_k(probs, classifier.classes, k)):
-            print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+    k = min(args.top_k, len(classifier.classes))
+    progress = Progress(len(files)) if sys.stderr.isatty() else None
+    classified, probabilities, infos = [], [], []
+    for start in range(0, len(files), args.batch_size):  # a batch at a time: the answers come as they are made
+        batch, images, batch_infos, unreadable = predict.load_images(files[start:start + args.batch_size],
+                                                                     classifier.image_size, args.fit)
+        probs = classifier.probabilities(images, args.batch_size)
+        if progress:
+            progress.clear()
+        for path, message in unreadable:
+            error(path, message)
+        if not args.quiet:
+            for path, best in zip(batch, predict.top_k(probs, classifier.classes, k)):
+                print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+            sys.stdout.flush()
+        if progress:
+            progress.update(min(start + args.batch_size, len(files)))
+        failures += unreadable
+        classified += batch
+        probabilities.append(probs)
+        infos += batch_infos
+    if progress:
+        progress.close()
     if args.csv:
+        table = predict.prediction_table(classified, np.concatenate(probabilities), infos, classifier.classes)
         try:
-            predict.prediction_table(files, probs, infos, classifier.classes).to_csv(args.csv, index=False, float_format="%.6g")
+            table.to_csv(args.csv, index=False, float_format="%.6g")
         except OSError as problem:
             print(f"cifarflow predict: cannot write {args.csv}: {problem}", file=sys.stderr)
             return 2
     if failures:
-        print(f"cifarflow predict: {len(files)} image(s) classified, {len(failures)} input(s) failed", file=sys.stderr)
+        print(f"cifarflow predict: {len(classified)} image(s) classified, {len(failures)} input(s) failed", file=sys.stderr)
         return 1
     return 0
 

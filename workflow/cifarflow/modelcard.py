@@ -123,10 +123,10 @@ def model_card(*, dataset: str, label_mode: str, source: dict, validation: str, 
         + (f", and averages its probabilities over {augmented} (test-time augmentation)" if augmented else "")
         + f". Output: `(N, {n_classes})` class probabilities in the order of `classes.json`"
         + (f", temperature-scaled (T = {temperature:.4f}, see Calibration)" if scaled else "") + ".\n")
-    add("```python\nimport json, keras\n"
-        "model = keras.models.load_model(\"model.keras\")   # plain Keras: no custom objects\n"
-        "classes = json.load(open(\"classes.json\"))\n"
-        "probabilities = model.predict(images_uint8_nhwc)   # or tf.saved_model.load(\"saved_model\").serve(images)\n```\n")
+    add(exported_files(export) + "\n")
+    add("With numpy, Pillow and the LiteRT runtime only (`pip install ai-edge-litert`), on one image file:\n")
+    add(litert_example(height, width) + "\n")
+    add("With Keras: `keras.models.load_model(\"model.keras\").predict(images)` (no custom objects needed).\n")
     add(f"From the command line, on image files of any size (centre-cropped to a square, then resized to {width}×{height} "
         "with Pillow's bicubic filter): `cifarflow predict --run-dir RUN IMAGE_OR_FOLDER ...`.\n")
 
@@ -283,6 +283,69 @@ def questions_section(questions: pd.DataFrame) -> str:
                       "selection metric).\n",
                       table(["claim", "variants", "Δ validation accuracy (interval)", "the seed's finding"], rows, "llrl"),
                       ""]) + "\n"
+
+
+def human_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def exported_files(export: dict) -> str:
+    """The exported model's files (format, size, what runs them) and how they were checked, as Markdown."""
+    sizes, check = export["sizes"], export["check"]
+    rows = [["`model.tflite`", f"LiteRT ({export['litert']['format']})", human_size(sizes["litert"]),
+             f"{export['litert']['runtime']}, no TensorFlow; C++, Java, mobile"],
+            ["`model.keras`", "Keras 3", human_size(sizes["keras"]), "`keras.models.load_model`"],
+            ["`saved_model/`", "TensorFlow SavedModel", human_size(sizes["saved_model"]), "`tf.saved_model.load(...).serve`"],
+            ["`classes.json`", "JSON list", "", "the class names, in the order of the output"]]
+    differences = ", ".join(f"{fmt} {difference:.1e}" for fmt, difference in check["max_abs_difference"].items())
+    same = ", ".join(f"{fmt} {count:,}" for fmt, count in check["same_top_class"].items())
+    return (table(["file", "format", "size", "runs with"], rows) + "\n\n"
+            f"Each model file was checked at export against the pipeline's predictions on all {check['images']:,} "
+            f"{check['split']} images: largest probability difference {differences} (at most {check['tolerance']:g} "
+            f"allowed); same top class on {same} of {check['images']:,} (all required).")
+
+
+def litert_example(height: int, width: int) -> str:
+    """A Python example that classifies cat.png with model.tflite and classes.json, using numpy, Pillow and the LiteRT
+    runtime only (cifarflow predict's preprocessing for an RGB picture)."""
+    return f"""```python
+import json
+import numpy as np
+from PIL import Image, ImageOps
+from ai_edge_litert.interpreter import Interpreter
+
+classes = json.load(open("classes.json"))
+image = ImageOps.fit(Image.open("cat.png").convert("RGB"), ({width}, {height}), Image.Resampling.BICUBIC)
+batch = np.asarray(image, dtype=np.uint8)[np.newaxis]  # shape (1, {height}, {width}, 3), values 0-255
+classify = Interpreter(model_path="model.tflite").get_signature_runner()
+probabilities = classify(image=batch)["output_0"][0]
+for i in np.argsort(-probabilities)[:3]:
+    print(f"{{classes[i]}} {{probabilities[i]:.3f}}")
+```"""
+
+
+def export_readme(metadata: dict) -> str:
+    """results/export/README.md: what the exported files are and how to use them, from the export's metadata."""
+    height, width, channels = metadata["input"]["shape"][1:]
+    n_classes = len(metadata["classes"])
+    return f"""# `{metadata['variant']}`: an image classifier for {n_classes} classes
+
+Input: RGB images as `uint8` (0-255), shape `(N, {height}, {width}, {channels})`, with no preprocessing (the model
+normalizes them itself). Output: `(N, {n_classes})` {metadata['output']['meaning']}. `model_card.md` says how the
+model was trained, how well it does and where it fails; `metadata.json` holds these facts for programs.
+
+{exported_files(metadata)}
+
+## Use it from Python, without TensorFlow
+
+`pip install numpy pillow ai-edge-litert`, then, in this folder, for a picture `cat.png` of any size (its centre
+square is resized to {width}×{height}):
+
+{litert_example(height, width)}
+
+The same file runs with LiteRT's C++, Java/Kotlin and mobile runtimes; or, in a cifarflow checkout,
+`cifarflow predict --model model.tflite IMAGES_OR_FOLDERS`.
+"""
 
 
 def calibration_section(calibration: dict | None, selection: dict) -> str:

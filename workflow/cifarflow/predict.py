@@ -11,7 +11,8 @@ How a picture becomes the model's input (RGB, uint8, of the model's image size: 
    the square CIFAR pictures; ``fit="stretch"`` resizes the whole image, changing its aspect ratio.
    An RGB image of the model's size is used exactly as stored.
 
-TensorFlow is imported only when a model is loaded, so argument errors and ``--help`` answer at once.
+The model runs in the LiteRT runtime (``ai-edge-litert``: the export's model.tflite) unless the Keras backend is chosen;
+TensorFlow is imported only on the Keras path, and only when its model is loaded.
 """
 
 import contextlib
@@ -23,10 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import scale_probabilities, uses_temperature
-from .tta import tta_views
+from .tta import tta_views, uses_tta
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 FITS = ("crop", "stretch")
+LITERT_FILE = "model.tflite"
+# A run's models, in the order they are looked for: the portable export first (LiteRT), then the Keras files.
+RUN_MODELS = {"litert": [f"results/export/{LITERT_FILE}"],
+              "keras": ["results/export/model.keras", "results/selection/best_model.keras"]}
+BACKENDS = tuple(RUN_MODELS)
 
 
 class PredictError(Exception):
@@ -144,19 +150,25 @@ class Classifier:
         chunks = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
-            chunks.append(sum(weight * np.asarray(self.predict_fn(view), dtype=np.float64)
-                              for weight, view in tta_views(batch, self.tta)))
+            views = tta_views(batch, self.tta) if uses_tta(self.tta) else [(1.0, batch)]  # tta_views imports Keras
+            chunks.append(sum(weight * np.asarray(self.predict_fn(view), dtype=np.float64) for weight, view in views))
         probs = np.concatenate(chunks).astype(np.float64)
         return scale_probabilities(probs, self.temperature) if uses_temperature(self.temperature) else probs
 
 
-def default_model(run_dir: Path) -> Path:
-    """The selected model of a finished run: the exported one, else the selection's copy of the best variant."""
-    for candidate in ("results/export/model.keras", "results/selection/best_model.keras"):
+def default_model(run_dir: Path, backend: str | None = None) -> Path:
+    """The selected model of a finished run for ``backend`` (both: LiteRT first): the exported one, else the selection's
+    copy of the best variant."""
+    candidates = [name for chosen in ([backend] if backend else BACKENDS) for name in RUN_MODELS[chosen]]
+    for candidate in candidates:
         if (run_dir / candidate).exists():
             return run_dir / candidate
-    raise PredictError(f"no model in {run_dir}: neither results/export/model.keras nor results/selection/best_model.keras "
-                       "exists (finish the run, or pass --run-dir or --model)")
+    raise PredictError(f"no model in {run_dir}: none of {', '.join(candidates)} exists "
+                       "(finish the run, or pass --run-dir or --model)")
+
+
+def backend_of(model_path: Path) -> str:
+    return "litert" if model_path.suffix == ".tflite" else "keras"
 
 
 def find_classes(model_path: Path, run_dir: Path) -> Path | None:
@@ -180,8 +192,8 @@ def outside_processing(model_path: Path) -> tuple[dict | None, float | None]:
 
 @contextlib.contextmanager
 def native_stderr_silenced():
-    """Hide what TensorFlow's C++ core prints while it is imported (oneDNN notices that TF_CPP_MIN_LOG_LEVEL
-    no longer silences); Python errors still propagate and are shown once stderr is back."""
+    """Hide what TensorFlow's or LiteRT's C++ core prints while it is loaded (oneDNN and XNNPACK notices that
+    TF_CPP_MIN_LOG_LEVEL no longer silences); Python errors still propagate and are shown once stderr is back."""
     import sys
 
     sys.stderr.flush()
@@ -196,18 +208,24 @@ def native_stderr_silenced():
         os.close(devnull)
 
 
-def load_classifier(model: str | None = None, run_dir: str = ".", classes: str | None = None) -> Classifier:
+def load_classifier(model: str | None = None, run_dir: str = ".", classes: str | None = None,
+                    backend: str | None = None) -> Classifier:
+    """The model ``model`` (else the run's, ``default_model``) in ``backend`` (else the one its file needs)."""
     run = Path(run_dir)
-    model_path = Path(model) if model else default_model(run)
+    model_path = Path(model) if model else default_model(run, backend)
     if not model_path.exists():
         raise PredictError(f"model {model_path} does not exist")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-    with native_stderr_silenced():
-        import keras  # noqa: F401 - imports TensorFlow
-    if model_path.is_dir():
-        predict_fn, outputs, image_size = _load_saved_model(model_path)
+    if backend and backend != backend_of(model_path):
+        raise PredictError(f"{model_path} is a {backend_of(model_path)} model, not one for --backend {backend} "
+                           f"(LiteRT runs .tflite files, Keras .keras files and SavedModel folders)")
+    if backend_of(model_path) == "litert":
+        predict_fn, outputs, image_size = load_litert(model_path)
     else:
-        predict_fn, outputs, image_size = _load_keras(model_path)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+        with native_stderr_silenced():
+            import keras  # noqa: F401 - imports TensorFlow
+        loader = _load_saved_model if model_path.is_dir() else _load_keras
+        predict_fn, outputs, image_size = loader(model_path)
     class_file = Path(classes) if classes else find_classes(model_path, run)
     if class_file is not None:
         try:
@@ -219,6 +237,35 @@ def load_classifier(model: str | None = None, run_dir: str = ".", classes: str |
     else:
         names = [f"class_{i}" for i in range(outputs)]
     return Classifier(model_path, [str(n) for n in names], predict_fn, image_size, *outside_processing(model_path))
+
+
+def load_litert(path: Path):
+    """A LiteRT model's (predict_fn, number of classes, image size); predict_fn takes any number of uint8 images."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise PredictError("the LiteRT runtime is not installed (pip install ai-edge-litert==2.3.0); "
+                           "or use --backend keras") from None
+    try:
+        threads = len(os.sched_getaffinity(0))  # the runtime's default is one thread
+        runner = Interpreter(model_path=os.fspath(path), num_threads=threads).get_signature_runner()
+        (image_name, image), = runner.get_input_details().items()
+        (output_name, output), = runner.get_output_details().items()
+        with native_stderr_silenced():  # the runtime's notice, on the first call, that it uses its XNNPACK CPU kernels
+            runner(**{image_name: np.zeros([1, *image["shape_signature"][1:]], dtype=np.uint8)})
+    except Exception as error:  # noqa: BLE001 - many formats of failure; the message is what matters
+        raise PredictError(f"cannot load the LiteRT model {path}: {error}") from None
+
+    def predict_fn(batch):  # the runner resizes the model's input to the batch
+        return runner(**{image_name: np.ascontiguousarray(batch, dtype=np.uint8)})[output_name]
+
+    return predict_fn, int(output["shape_signature"][-1]), int(image["shape_signature"][1])
+
+
+def litert_runtime() -> str:
+    import importlib.metadata
+
+    return f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"
 
 
 def _load_keras(path: Path):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import stage  # noqa: F401
 from cifarflow.backend import software_versions, use_tensorflow
 from cifarflow.runlog import logged
@@ -5,17 +7,20 @@ from cifarflow.fileio import load_json, save_json
 from cifarflow.splits import load_split
 
 with logged(snakemake.log[0]):
-    use_tensorflow("the SavedModel export")
+    use_tensorflow("the SavedModel and LiteRT export")
     from cifarflow.export import export_metadata, export_model
+    from cifarflow.modelcard import export_readme
 
     out = snakemake.output
     selection = load_json(snakemake.input.selection)
     classes = load_json(snakemake.input.classes)
-    images, _ = load_split(snakemake.input.val)
-    exported = export_model(snakemake.input.model, selection["tta"], out.keras, out.saved_model,
-                            check_images=images[:snakemake.params.check_images], temperature=selection["temperature"])
+    images, _ = load_split(snakemake.input.test)  # every test image: each exported file must reproduce them all
+    exported = export_model(snakemake.input.model, selection["tta"], out.keras, out.saved_model, out.litert,
+                            check_images=images, temperature=selection["temperature"])
     save_json(out.classes, classes)
-    save_json(out.metadata, export_metadata(selection, classes, load_json(snakemake.input.stats), exported, software_versions(),
-                                              images.shape[1:]))
+    metadata = export_metadata(selection, classes, load_json(snakemake.input.stats), exported, software_versions(),
+                               images.shape[1:])
+    Path(out.readme).write_text(export_readme(metadata))
+    save_json(out.metadata, metadata)
     print(f"exported {selection['variant']} (test-time augmentation {selection['tta']}, temperature "
-          f"{selection['temperature']:.4f}, both in the model) to {out.keras} and {out.saved_model}")
+          f"{selection['temperature']:.4f}, both in the model) to {out.keras}, {out.saved_model} and {out.litert}")
