@@ -42,11 +42,13 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 
 # The test files that take longest (minutes: a study run through SLURM, a whole study of their own, trainings killed
 # and resumed), started first so that pytest-xdist's workers finish together (pyproject.toml: --no-loadscope-reorder).
-LONGEST_FIRST = ["test_slurm.py", "test_custom_dataset.py", "test_study_workflow.py", "test_backend.py", "test_live.py"]
+LONGEST_FIRST = [
+    "test_slurm.py", "test_custom_dataset.py", "test_study_workflow.py", "test_cpu_study.py", "test_backend.py", "test_live.py",
+]
 
 # Every test has a time limit (pytest-timeout; pyproject.toml: `timeout`, fixtures included). A test that needs one of
 # these fixtures may wait for a whole study to be run (or for another worker running it): it gets STUDY_TIMEOUT_S.
-STUDY_FIXTURES = {"tiny_study", "jax_study", "slurm_study", "shapes_study", "tie_rule_study", "cifar100_study"}
+STUDY_FIXTURES = {"tiny_study", "jax_study", "slurm_study", "shapes_study", "tie_rule_study", "cifar100_study", "cpu_study"}
 STUDY_TIMEOUT_S = 1800
 
 
