@@ -10,7 +10,7 @@ from conftest import REPO, archive_config, snakemake
 from floats import EPS64
 from cifarflow.config import deep_merge, variant_seeds, variant_settings
 from cifarflow.costs import (
-    CPU_STUDY_COMMAND, CPU_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
+    CPU_STUDY_COMMAND, CPU_STUDY_MEASURED, CPU_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
     training_images, training_split_size, wall_seconds,
 )
 from cifarflow.datasets import DATASETS
@@ -71,8 +71,7 @@ def test_message_on_a_cpu_says_the_time_and_the_cpu_study_command():
     # 35 epochs of 40,000 images at 175 images/s on both cores (4 threads asked, 2 cores): 8,000 s
     assert message == ("cifarflow: 1 of 1 trainings to do, roughly 2.2 h on this machine's CPU (2 cores; no GPU found; "
                        "from measured throughput, ±50 %). For a CPU, the seed's questions on networks that train in "
-                       f"minutes: snakemake --cores 4 --configfile configs/cpu.yaml (about {CPU_STUDY_SECONDS // 60} min "
-                       "on 2 cores).")
+                       f"minutes: snakemake --cores 4 --configfile configs/cpu.yaml (measured: {CPU_STUDY_MEASURED}).")
 
 
 def test_message_for_the_whole_study_on_a_cpu_and_on_a_gpu():
