@@ -161,7 +161,7 @@ def test_readme_example_runs_with_numpy_pillow_and_litert_only(tiny_study, tmp_p
     Image.fromarray(images[3]).resize((64, 48), Image.Resampling.BICUBIC).save(folder / "cat.png")
     (folder / "example.py").write_text(example)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pins = [line for line in (REPO / "requirements.txt").read_text().splitlines()
             if line.split("==")[0] in ("numpy", "pillow", "ai-edge-litert")]
     assert len(pins) == 3
@@ -169,7 +169,8 @@ def test_readme_example_runs_with_numpy_pillow_and_litert_only(tiny_study, tmp_p
     installed = subprocess.run([venv / "bin/pip", "install", "-q", "--disable-pip-version-check", *pins],
                                capture_output=True, text=True, env=env, timeout=600)
     assert installed.returncode == 0, installed.stderr
-    packages = subprocess.run([venv / "bin/pip", "list", "--format=freeze"], capture_output=True, text=True, env=env).stdout
+    packages = subprocess.run([venv / "bin/pip", "list", "--format=freeze"], capture_output=True, text=True, env=env,
+                              timeout=120).stdout
     names = {line.split("==")[0].lower() for line in packages.splitlines()}
     assert {"numpy", "pillow", "ai-edge-litert"} <= names and not names & {"tensorflow", "tensorflow-cpu", "keras", "jax"}
     ran = subprocess.run([venv / "bin/python", "example.py"], capture_output=True, text=True, cwd=folder, env=env, timeout=120)

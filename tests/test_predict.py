@@ -157,7 +157,7 @@ def test_the_portable_path_imports_no_tensorflow(tiny_study, png_folder, tmp_pat
             "heavy = {'tensorflow', 'keras', 'jax'} & {name.split('.')[0] for name in sys.modules}\n"
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tiny_study,
-                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")))
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "workflow")), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # nor the runtime's notices
     assert len(read_csv(tmp_path / "out.csv")) == 50

@@ -56,7 +56,8 @@ EXPECTED_REPORT = {
     },
     "4. Architectures": {"": {(v, "Layer table"): "html" for v in VARIANTS}},
     "5. Selection": {"": {("Variant comparison",): "image", ("Variant table",): "html",
-                          ("Regularization sweep",): "image", ("Paired comparisons",): "image"}},
+                          ("Regularization sweep",): "image", ("Paired comparisons",): "image",
+                          ("The seed's conclusions",): "image"}},
     "6. Test": {"": {("Confusion matrix",): "image", ("Per-class precision, recall and F1",): "image",
                      ("Sample predictions",): "image", ("Most-confused class pairs",): "image"}},
     "7. Beyond accuracy": {

@@ -35,8 +35,10 @@ def test_study_outputs(tiny_study):
     assert_float32_close(predictions.filter(like="p_").sum(axis=1), np.ones(50), ulps=NETWORK_ULPS)
     training = json.loads((tiny_study / "results/variants/small/seed-0/training.json").read_text())
     assert training["software"]["tensorflow"] and training["settings"]["train"]["epochs"] == 2
+    cpu = training["backend"].pop("cpu")
     assert training["backend"] == {"keras_backend": "tensorflow", "threads": 1, "threads_requested": 1, "gpu_share": None,
                                    "device": "CPU", "device_name": None}
+    assert cpu["cores"] >= 1 and cpu["isa"].startswith(("AVX-512", "AVX2", "no AVX2")) and cpu["model"]
     log = (tiny_study / "logs/train/small/seed-0.log").read_text()
     assert "threads: 1 (Snakemake gave the job 1;" in log and "no GPU found: training on the CPU" in log
     validation = json.loads((tiny_study / "results/variants/small/seed-0/validation.json").read_text())

@@ -40,7 +40,7 @@ per epoch and time left. It reads the study's files only (results/variants/*/see
 checkpoints/*/seed-*/, logs/train/*/seed-*.log), so it can run while snakemake runs, locally or on SLURM from the
 shared working folder. States: done, training, stalled (no new epoch for over 10 minutes or 3 epochs' time: the job
 stopped without a word, e.g. killed), failed (its log ends with an error), waiting (not started). Variants and their
-seeds come from the config the last run used (DIR/results/study_config.yaml, written when a run starts), or with
+seeds come from the config the last run used (DIR/.snakemake/cifarflow/last_run_config.yaml, written when a run starts), or with
 --configfile from DIR/config.yaml and those files merged as snakemake does; plus any that have files in DIR. The
 first line says which config it shows.
 """

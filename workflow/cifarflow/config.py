@@ -5,8 +5,9 @@ from pathlib import Path
 
 # Where one training's results are: each (variant, seed) is its own training.
 TRAINING_RESULTS = "results/variants/{variant}/seed-{seed}"
-# The whole config of the last run that had jobs to do (written when it starts), read by ``cifarflow status``.
-LAST_RUN_CONFIG = "results/study_config.yaml"
+# The whole config of the last run that had jobs to do (written when it starts), read by ``cifarflow status``; beside
+# Snakemake's own records, not among the results.
+LAST_RUN_CONFIG = ".snakemake/cifarflow/last_run_config.yaml"
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:
