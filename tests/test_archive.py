@@ -1,5 +1,6 @@
 """Safe reading of official-format archives: restricted unpickling, safe members, validated batches."""
 
+import gzip
 import pickle
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from archives import CIFAR10_CLASSES, add_member, cifar10_members, cifar100_members, to_rows, write_gzip_bomb, write_tar
-from cifarflow.archive import ArchiveError, decode_batch, load_batches, safe_unpickle
+from cifarflow.archive import MAX_TRAILING_BYTES, ArchiveError, decode_batch, load_batches, safe_unpickle
 from cifarflow.datasets import get_dataset
 from conftest import REPO
 
@@ -203,3 +204,26 @@ def test_a_batch_given_twice_is_refused(tmp_path):
         add_member(tar, "cifar-10-batches-py/data_batch_2", members["cifar-10-batches-py/data_batch_2"])
     with pytest.raises(ArchiveError, match="'cifar-10-batches-py/data_batch_2' appears twice"):
         load_batches(archive, CIFAR10)
+
+
+def test_a_gzip_whose_checksum_does_not_match_is_refused(tmp_path, cifar10_archive):
+    """The gzip trailer's CRC-32 is checked (the content is intact here: only the check can tell)."""
+    data = bytearray(cifar10_archive.read_bytes())
+    data[-8] ^= 1  # the trailer: CRC-32, then the length
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="CRC check failed"):
+        load_batches(damaged, CIFAR10)
+
+
+@pytest.mark.parametrize("trailing, refused", [(MAX_TRAILING_BYTES // 2, False), (MAX_TRAILING_BYTES + (64 << 10), True)])
+def test_data_after_the_tar_end_is_read_up_to_a_limit(tmp_path, trailing, refused):
+    """A stream that goes on after the tar's end (here: a second gzip member of zeros) is read to its end for the
+    checksum, but only so far (tarfile has read ahead of the end by at most a 10 KiB record)."""
+    archive = write_tar(tmp_path / "a.tar.gz", cifar10_members(per_batch=10))
+    archive.write_bytes(archive.read_bytes() + gzip.compress(bytes(trailing), mtime=0))
+    if refused:
+        with pytest.raises(ArchiveError, match="bytes follow the end of its tar data"):
+            load_batches(archive, CIFAR10)
+    else:
+        assert len(load_batches(archive, CIFAR10)[0]["test_batch"].labels) == 10
