@@ -1,7 +1,7 @@
 """Mutation testing of the pure modules with mutmut, on their fast unit tests (docs/mutation-testing.md).
 
 mutmut names a mutant after its file's path (``src/`` stripped) and matches it to the module the tests import, so
-the package is copied into a scratch folder as ``src/cifarflow`` beside copies of ``tests/`` and the configs the
+the package is copied into a scratch folder as ``src/cifarflow`` beside copies of ``tests/`` and of what the
 tests read; mutmut runs there.
 Prints each module's killed/total (a timeout counts as killed) and every mutant that was not killed.
 
@@ -29,7 +29,8 @@ NOT_UNIT_TESTS = [
     "tests/test_selection.py::test_the_finished_study_scored_the_test_split_after_selecting",  # the tiny study
     "tests/test_costs.py::test_a_run_says_the_cost_once_and_a_dry_run_does_not",  # Snakemake runs
 ]
-CONFIGS = ["config.yaml", "configs"]  # read by tests/test_costs.py
+# read by the tests: the configs (test_costs.py), the rule scripts (test_properties.py runs unpack and normalize)
+ALSO_COPIED = ["config.yaml", "configs", "workflow/scripts"]
 KILLED = {"killed", "timeout", "caught by type check"}
 
 
@@ -41,7 +42,7 @@ def setup_cfg() -> str:
     return (
         "[mutmut]\n"
         "source_paths = src/cifarflow\n"
-        f"also_copy ={listed(CONFIGS)}\n"
+        f"also_copy ={listed(ALSO_COPIED)}\n"
         f"only_mutate ={listed(f'src/cifarflow/{module}.py' for module in MODULES)}\n"
         f"pytest_add_cli_args_test_selection ={listed(selection)}\n"
         # one process per mutant is mutmut's own parallelism
@@ -52,13 +53,16 @@ def setup_cfg() -> str:
 
 
 def prepare(scratch: Path) -> None:
-    """A fresh scratch folder: src/cifarflow, tests/, the configs and setup.cfg (mutmut's results: scratch/mutants)."""
+    """A fresh scratch folder: src/cifarflow, tests/, ``ALSO_COPIED`` and setup.cfg (mutmut's results: scratch/mutants)."""
     shutil.rmtree(scratch, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", ".hypothesis")
     shutil.copytree(REPO / "workflow" / "cifarflow", scratch / "src" / "cifarflow", ignore=ignore)
     shutil.copytree(REPO / "tests", scratch / "tests", ignore=ignore)
-    for name in CONFIGS:
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, scratch / name)
+    for name in ALSO_COPIED:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, scratch / name, ignore=ignore)
+        else:
+            shutil.copy2(REPO / name, scratch / name)
     (scratch / "setup.cfg").write_text(setup_cfg())
 
 
