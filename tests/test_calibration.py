@@ -180,7 +180,7 @@ def test_uncertain_predictions_fall_in_the_first_bin_and_empty_bins_warn_nothing
 def test_a_single_record_pools_to_itself_and_a_bin_of_one_image_counts():
     probs = np.array([[0.95, 0.05], [0.55, 0.45], [0.52, 0.48]])
     record = reliability_record([0, 1, 0], probs, bins=4)
-    assert record["count"] == [0, 0, 2, 1]
+    assert record["count"] == [0, 0, 2, 1] and record["accuracy"] == [None, None, 0.5, 1.0]
     assert pooled_reliability([record]) == record
     with pytest.raises(ValueError, match="^reliability records with different bins cannot be pooled$"):
         pooled_reliability([record, reliability_record([0], probs[:1], bins=3)])
@@ -189,3 +189,11 @@ def test_a_single_record_pools_to_itself_and_a_bin_of_one_image_counts():
 @pytest.mark.parametrize("temperature, used", [(None, False), (1.0, False), (2.0, True), (0.5, True)])
 def test_a_temperature_is_used_unless_none_or_one(temperature, used):
     assert uses_temperature(temperature) is used
+
+
+def test_each_row_is_scaled_on_its_own_even_far_below_the_fitted_range():
+    """softmax(log p / T) row by row: an uncertain row next to a certain one, at a temperature whose log p / T
+    underflows unless each row is shifted by its own maximum."""
+    certain, uniform = np.array([1.0, 0.0, 0.0]), np.full(3, 1 / 3)
+    scaled = scale_probabilities(np.stack([certain, uniform]), 0.001)
+    np.testing.assert_allclose(scaled, np.stack([certain, uniform]), atol=1e-15)
