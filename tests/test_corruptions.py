@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cifarflow.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel, psnr,
+from cifarflow.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel, plasma_fractal, psnr,
                                    zoom_blur)
 
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog"}
@@ -215,3 +215,25 @@ def test_psnr_of_known_errors():
     one_off[0, 0, 0, 0] = 16  # mean squared error 256 / 96
     assert psnr(black, one_off) == pytest.approx(10 * np.log10(255**2 * 96 / 256), rel=1e-12)
     assert psnr(one_off, black) == psnr(black, one_off)
+
+
+def test_black_and_white_pixels_and_one_channel_images():
+    black, white = np.zeros((1, 8, 8, 3), np.uint8), np.full((1, 8, 8, 3), 255, np.uint8)
+    assert (corrupt(black, "brightness", 5) == np.uint8(0.3 * 255)).all()  # V of black raised: gray, not NaN
+    assert (corrupt(white, "pixelate", 1) == 255).all() and (corrupt(white, "jpeg_compression", 1) >= 254).all()
+    with pytest.raises(ValueError, match="expected uint8 images of shape N x H x W x 3"):
+        corrupt(np.zeros((1, 8, 8, 1), np.uint8), "contrast", 1)
+
+
+def test_each_image_gets_its_own_fog_map_and_brightness_limit(images):
+    """Normalized per map, scaled by each image's own maximum: a dark image stays as dark under fog."""
+    maps = plasma_fractal(3, np.random.default_rng(0), 32)
+    assert maps.min(axis=(1, 2)).tolist() == [0, 0, 0] and maps.max(axis=(1, 2)).tolist() == [1, 1, 1]
+    dark = images[:2] // 4
+    batch = np.concatenate([images[:2], dark])
+    fogged = corrupt(batch, "fog", 5)
+    assert (fogged[2:].max(axis=(1, 2, 3)) <= dark.max(axis=(1, 2, 3)) + 1).all()
+
+
+def test_psnr_of_an_error_of_one_everywhere():
+    assert psnr(np.zeros((1, 2, 2, 3), np.uint8), np.ones((1, 2, 2, 3), np.uint8)) == pytest.approx(20 * np.log10(255))

@@ -124,3 +124,10 @@ def test_the_comparisons_are_the_selected_variants_pairs():
     assert list(result["comparisons"]["variant"]) == ["strong"] and list(result["comparisons"]["other"]) == ["weak"]
     assert list(result["comparisons"].index) == [0]
     assert len(result["pairs"]) == 2 and result["comparisons"].loc[0, "verdict"] == "better"
+
+
+def test_a_variant_of_one_seed_and_a_selection_that_repeats_itself():
+    metrics = [training("solo", 4, 0.5, 1.0, 12, 3.0)]
+    assert seed_runs(metrics, [stored_predictions(LABELS, RIGHT["weak"])])["solo"].parameters == 12
+    first, again = study(), study()
+    assert first["pairs"].equals(again["pairs"])  # the bootstrap's seed is the study's
