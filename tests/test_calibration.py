@@ -6,7 +6,7 @@ from sklearn.metrics import log_loss
 
 from cifarflow.calibration import (PROBABILITY_FLOOR, brier_score, calibrate, calibration_errors, calibration_metrics,
                                    fit_temperature, negative_log_likelihood, pooled_reliability, reliability_bins,
-                                   reliability_record, scale_probabilities)
+                                   reliability_record, scale_probabilities, uses_temperature)
 
 CLASSES = 10
 
@@ -126,3 +126,74 @@ def test_seeds_pooled_are_their_images_in_one_record():
         assert [a for a, _ in filled] == pytest.approx([b for _, b in filled], rel=1e-12)
     with pytest.raises(ValueError, match="different bins"):
         pooled_reliability([reliability_record(first_labels, first_probs, bins=10), together])
+
+
+def test_calibrate_bins_every_table_alike_and_reports_the_bound():
+    logits, _, labels = synthetic(n=4_000, seed=3)
+    probs = softmax(logits * 1.5)
+    result = calibrate(labels, probs, bins=7)
+    assert set(result) == {"temperature", "temperature_at_bound", "bins", "uncalibrated", "calibrated", "reliability"}
+    assert set(result["calibrated"]) == {"accuracy", "mean_confidence", "ece", "mce", "brier", "nll", "images"}
+    scaled = scale_probabilities(probs, result["temperature"])
+    for name, predicted in (("uncalibrated", probs), ("calibrated", scaled)):
+        assert (result[name]["ece"], result[name]["mce"]) == calibration_errors(labels, predicted, 7)
+        assert result["reliability"][name] == reliability_record(labels, predicted, 7)
+    assert not result["temperature_at_bound"]
+    default = calibrate(labels, probs)
+    assert default["bins"] == 15 and len(default["reliability"]["calibrated"]["count"]) == 15
+    assert default["uncalibrated"]["ece"] == calibration_errors(labels, probs, 15)[0]
+    assert calibration_metrics(labels, probs)["ece"] == calibration_errors(labels, probs, 15)[0]
+    every_right = calibrate(labels, np.eye(CLASSES)[labels] * 0.1 + 0.09)  # always right: T -> its lower bound
+    assert every_right["temperature_at_bound"]
+
+
+def test_accuracy_and_confidence_are_per_image():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.5, 0.4], [0.3, 0.3, 0.4], [0.9, 0.05, 0.05]])
+    metrics = calibration_metrics([0, 2, 2, 1], probs)
+    assert metrics["accuracy"] == 0.5 and metrics["mean_confidence"] == pytest.approx((0.7 + 0.5 + 0.4 + 0.9) / 4)
+    assert metrics["images"] == 4
+
+
+def test_float32_predictions_are_scored_in_float64():
+    """The validation jobs store float32 probabilities; the metrics are float64 sums of float64 values."""
+    _, probs, labels = synthetic(n=2_000, seed=4)
+    single = probs.astype(np.float32)
+    exact = single.astype(np.float64)
+    assert brier_score(labels, single) == pytest.approx(brier_score(labels, exact), rel=1e-15)
+    assert negative_log_likelihood(labels, single) == pytest.approx(negative_log_likelihood(labels, exact), rel=1e-15)
+    assert scale_probabilities(single, 1.7).dtype == np.float64
+    np.testing.assert_array_equal(scale_probabilities(single, 1.7), scale_probabilities(exact, 1.7))
+    for key in ("confidence", "accuracy"):
+        np.testing.assert_array_equal(reliability_bins(labels, single)[key], reliability_bins(labels, exact)[key])
+
+
+def test_uncertain_predictions_fall_in_the_first_bin_and_empty_bins_warn_nothing():
+    probs = np.full((30, 20), 1 / 20)  # twenty classes: a confidence of 0.05, below the first edge 1/15
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = reliability_bins(np.zeros(30, int), probs)
+    assert table["count"][0] == 30 and np.isnan(table["accuracy"][1:]).all()
+
+
+def test_a_single_record_pools_to_itself_and_a_bin_of_one_image_counts():
+    probs = np.array([[0.95, 0.05], [0.55, 0.45], [0.52, 0.48]])
+    record = reliability_record([0, 1, 0], probs, bins=4)
+    assert record["count"] == [0, 0, 2, 1] and record["accuracy"] == [None, None, 0.5, 1.0]
+    assert pooled_reliability([record]) == record
+    with pytest.raises(ValueError, match="^reliability records with different bins cannot be pooled$"):
+        pooled_reliability([record, reliability_record([0], probs[:1], bins=3)])
+
+
+@pytest.mark.parametrize("temperature, used", [(None, False), (1.0, False), (2.0, True), (0.5, True)])
+def test_a_temperature_is_used_unless_none_or_one(temperature, used):
+    assert uses_temperature(temperature) is used
+
+
+def test_each_row_is_scaled_on_its_own_even_far_below_the_fitted_range():
+    """softmax(log p / T) row by row: an uncertain row next to a certain one, at a temperature whose log p / T
+    underflows unless each row is shifted by its own maximum."""
+    certain, uniform = np.array([1.0, 0.0, 0.0]), np.full(3, 1 / 3)
+    scaled = scale_probabilities(np.stack([certain, uniform]), 0.001)
+    np.testing.assert_allclose(scaled, np.stack([certain, uniform]), atol=1e-15)

@@ -1,11 +1,13 @@
 """Every corruption: deterministic for a seed, uint8 in and out, damage growing with severity; and a few checks
 of the definitions against their published formulas."""
 
+import zlib
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from cifarflow.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel, psnr,
+from cifarflow.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel, plasma_fractal, psnr,
                                    zoom_blur)
 
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog"}
@@ -137,3 +139,123 @@ def test_every_corruption_uses_the_published_severity_constants(images, monkeypa
     for name, table in PUBLISHED.items():
         [picked] = tables[name]  # one table, picked from once
         np.testing.assert_allclose(np.array(picked, dtype=float), np.array(table, dtype=float), rtol=1e-12, err_msg=name)
+
+
+def published_plasma(rng, decay, size=32):
+    """The benchmark's plasma_fractal for one map, as written there (diamond-square on a size x size grid)."""
+    grid, step, wibble = np.zeros((size, size)), size, 100.0
+
+    def wibbled_mean(total):
+        return total / 4 + wibble * rng.uniform(-wibble, wibble, total.shape)
+
+    while step >= 2:
+        half = step // 2
+        corners = grid[0:size:step, 0:size:step]
+        square = corners + np.roll(corners, -1, axis=0)
+        square += np.roll(square, -1, axis=1)
+        grid[half:size:step, half:size:step] = wibbled_mean(square)
+        centres, corners = grid[half:size:step, half:size:step], grid[0:size:step, 0:size:step]
+        grid[0:size:step, half:size:step] = wibbled_mean(centres + np.roll(centres, 1, axis=0) + corners
+                                                         + np.roll(corners, -1, axis=1))
+        grid[half:size:step, 0:size:step] = wibbled_mean(centres + np.roll(centres, 1, axis=1) + corners
+                                                         + np.roll(corners, -1, axis=0))
+        step //= 2
+        wibble /= decay
+    grid -= grid.min()
+    return grid / grid.max()
+
+
+def published(name: str, x: np.ndarray, c, rng) -> np.ndarray:
+    """The benchmark's definition of ``name`` with constant ``c``, image by image where it works so."""
+    from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
+    from PIL import Image
+
+    def each(change):
+        return np.stack([change(image) for image in x])
+
+    def pil(change):
+        return each(lambda image: np.asarray(change(Image.fromarray(np.uint8(image * 255)))) / 255.0)
+
+    def jpeg(image, quality):
+        import io
+
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        return Image.open(buffer)
+
+    if name == "gaussian_noise":
+        return x + rng.normal(size=x.shape, scale=c)
+    if name == "shot_noise":
+        return rng.poisson(x * c) / c
+    if name == "impulse_noise":
+        flipped, salt = rng.random(x.shape) < c, rng.random(x.shape) < 0.5
+        return np.where(flipped, salt.astype(np.float64), x)
+    if name == "speckle_noise":
+        return x + x * rng.normal(size=x.shape, scale=c)
+    if name == "defocus_blur":
+        radius, alias_blur = c
+        xx, yy = np.meshgrid(np.arange(-8, 9), np.arange(-8, 9))
+        disk = ((xx**2 + yy**2) <= radius**2) / np.sum((xx**2 + yy**2) <= radius**2)
+        taps = np.exp(-np.arange(-1, 2) ** 2 / (2 * alias_blur**2))  # cv2.GaussianBlur((3, 3), alias_blur)
+        kernel = ndimage.correlate(disk, np.outer(taps, taps) / taps.sum() ** 2, mode="mirror")
+        return each(lambda image: np.stack([ndimage.correlate(image[..., k], kernel, mode="mirror") for k in range(3)], -1))
+    if name == "gaussian_blur":
+        return each(lambda image: ndimage.gaussian_filter(image, sigma=(c, c, 0), mode="nearest"))
+    if name == "fog":
+        return each(lambda image: (image + c[0] * published_plasma(rng, c[1])[..., None]) * image.max()
+                    / (image.max() + c[0]))
+    if name == "brightness":
+        hsv = rgb_to_hsv(x)
+        hsv[..., 2] = np.clip(hsv[..., 2] + c, 0, 1)
+        return hsv_to_rgb(hsv)
+    if name == "contrast":
+        means = x.mean(axis=(1, 2), keepdims=True)
+        return (x - means) * c + means
+    if name == "jpeg_compression":
+        return pil(lambda image: jpeg(image, c))
+    size = int(32 * c)
+    return pil(lambda image: image.resize((size, size), Image.Resampling.BOX).resize((32, 32), Image.Resampling.BOX))
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+@pytest.mark.parametrize("name", [name for name in PUBLISHED if name != "zoom_blur"])  # zoom blur: its own test
+def test_every_corruption_is_its_published_definition(images, name, severity):
+    """Each severity against the benchmark's formula and constant, written again here (fog: one image, as the
+    benchmark draws its map); the same random draws, so within one uint8 step (float round-off before truncation)."""
+    x = images[:1] if name == "fog" else images[:6]
+    rng = np.random.default_rng([7, zlib.crc32(name.encode()), severity])  # the module's documented seeding
+    expected = np.uint8(np.clip(published(name, x / 255.0, PUBLISHED[name][severity - 1], rng), 0, 1) * 255)
+    difference = np.abs(corrupt(x, name, severity, seed=7).astype(np.int16) - expected)
+    assert difference.max() <= 1 and difference.mean() < 0.05, (difference.max(), difference.mean())
+
+
+def test_psnr_of_known_errors():
+    black = np.zeros((2, 4, 4, 3), np.uint8)
+    assert psnr(black, black) == float("inf")
+    assert psnr(black, black + 255) == pytest.approx(0.0, abs=1e-12)  # error 255 everywhere: in uint8, not wrapped
+    one_off = black.copy()
+    one_off[0, 0, 0, 0] = 16  # mean squared error 256 / 96
+    assert psnr(black, one_off) == pytest.approx(10 * np.log10(255**2 * 96 / 256), rel=1e-12)
+    assert psnr(one_off, black) == psnr(black, one_off)
+
+
+def test_black_and_white_pixels_and_one_channel_images():
+    black, white = np.zeros((1, 8, 8, 3), np.uint8), np.full((1, 8, 8, 3), 255, np.uint8)
+    assert (corrupt(black, "brightness", 5) == np.uint8(0.3 * 255)).all()  # V of black raised: gray, not NaN
+    assert (corrupt(white, "pixelate", 1) == 255).all() and (corrupt(white, "jpeg_compression", 1) >= 254).all()
+    with pytest.raises(ValueError, match="expected uint8 images of shape N x H x W x 3"):
+        corrupt(np.zeros((1, 8, 8, 1), np.uint8), "contrast", 1)
+
+
+def test_each_image_gets_its_own_fog_map_and_brightness_limit(images):
+    """Normalized per map, scaled by each image's own maximum: a dark image stays as dark under fog."""
+    maps = plasma_fractal(3, np.random.default_rng(0), 32)
+    assert maps.min(axis=(1, 2)).tolist() == [0, 0, 0] and maps.max(axis=(1, 2)).tolist() == [1, 1, 1]
+    dark = images[:2] // 4
+    batch = np.concatenate([images[:2], dark])
+    fogged = corrupt(batch, "fog", 5)
+    assert (fogged[2:].max(axis=(1, 2, 3)) <= dark.max(axis=(1, 2, 3)) + 1).all()
+
+
+def test_psnr_of_an_error_of_one_everywhere():
+    assert psnr(np.zeros((1, 2, 2, 3), np.uint8), np.ones((1, 2, 2, 3), np.uint8)) == pytest.approx(20 * np.log10(255))

@@ -11,9 +11,10 @@ from floats import EPS64
 from cifarflow.config import deep_merge, variant_seeds, variant_settings
 from cifarflow.costs import (
     CPU_STUDY_COMMAND, CPU_STUDY_MEASURED, CPU_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
-    training_images, training_split_size, wall_seconds,
+    throughput, training_images, training_split_size, wall_seconds,
 )
 from cifarflow.datasets import DATASETS
+from cifarflow.status import duration_text
 
 STUDY = yaml.safe_load((REPO / "config.yaml").read_text())
 CPU_STUDY = deep_merge(STUDY, yaml.safe_load((REPO / "configs/cpu.yaml").read_text()))
@@ -114,3 +115,50 @@ def test_a_run_says_the_cost_of_the_trainings_its_targets_need(tmp_path, cifar10
     assert "no GPU found" in lines[0]  # the tiny config lists no GPU devices
     nothing = snakemake(tmp_path, *one_training)
     assert said not in nothing.stdout + nothing.stderr
+
+
+def study_of(seeds: int, **variant) -> dict:
+    config = one_variant_study(**variant)
+    config["seeds"] = list(range(seeds))
+    return config
+
+
+def machine(**settings) -> Machine:
+    return Machine(**{"local": True, "cores": 2, "gpus": 0, "shares_per_gpu": 1, "train_threads": 2, "train_gpus": 0} | settings)
+
+
+LENET3_IMAGES = 35 * 40_000  # lenet3 trains 35 epochs of the 40,000 training images
+
+
+@pytest.mark.parametrize("seeds, where, seconds, text", [
+    (1, machine(local=False, train_threads=4), LENET3_IMAGES / 350, "of CPU time on the cluster (4 cores each;"),
+    (2, machine(local=False, train_gpus=1), 2 * LENET3_IMAGES / 7000, "of GPU time on the cluster (one GPU each;"),
+    # five trainings of 200 s, four at once on 2 GPUs: the work shared out
+    (5, machine(gpus=2, shares_per_gpu=2), 5 * 200 / 4, "on this machine's 2 GPU(s) (2 trainings per GPU at once;"),
+    # two trainings of 2 threads on 3 cores: one at a time
+    (2, machine(cores=3), 2 * LENET3_IMAGES / 175, "on this machine's CPU (3 cores; no GPU found;"),
+    (1, machine(cores=1, train_threads=1), LENET3_IMAGES / 87.5, "on this machine's CPU (1 core; no GPU found;"),
+    (1, machine(train_threads=0), LENET3_IMAGES / 87.5, "on this machine's CPU (2 cores; no GPU found;"),  # 1 thread
+])
+def test_each_machine_gets_the_time_of_its_trainings(seeds, where, seconds, text):
+    message = cost_message(study_of(seeds), where, every_training(study_of(seeds)))
+    assert message.startswith(f"cifarflow: {seeds} of {seeds} trainings to do, roughly {duration_text(seconds)} {text}")
+
+
+def test_trainings_as_long_as_the_cpu_study_threshold_get_no_hint():
+    exactly = study_of(1, train={"epochs": 7}, max_train_images=CPU_STUDY_SECONDS * 175 // 7)  # the threshold at 175/s
+    assert CPU_STUDY_COMMAND not in cost_message(exactly, machine(), every_training(exactly))
+    longer = study_of(1, train={"epochs": 8}, max_train_images=CPU_STUDY_SECONDS * 175 // 7)
+    assert CPU_STUDY_COMMAND in cost_message(longer, machine(), every_training(longer))
+
+
+def test_cifar100_trains_on_all_but_its_validation_images():
+    config = study_of(1) | {"dataset": "cifar100", "validation_size": 10_000}
+    message = cost_message(config, machine(train_threads=1), every_training(config))
+    assert f"roughly {duration_text(35 * 40_000 / 87.5)} on" in message
+
+
+def test_whitened_cnn_without_options_is_the_full_width_one():
+    assert throughput({"arch": "whitened_cnn"}) == THROUGHPUT["whitened_cnn"]
+    assert throughput({"arch": "whitened_cnn", "arch_options": {"width": 2}}) == THROUGHPUT["whitened_cnn"]
+    assert wall_seconds([], 2) == 0.0

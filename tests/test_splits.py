@@ -1,13 +1,14 @@
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from cifarflow.archive import load_batches
+from cifarflow.archive import Batch, load_batches
 from cifarflow.datasets import get_dataset
 from cifarflow.fileio import save_npz
-from cifarflow.splits import channel_stats, load_split, split_batches
+from cifarflow.splits import channel_stats, load_split, save_batch, split_batches
 from floats import approx_float64
 
 CIFAR10 = get_dataset("cifar10")
@@ -59,3 +60,44 @@ def test_split_files_round_trip(tmp_path):
     assert np.array_equal(loaded_images, images) and labels.tolist() == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
 
+
+
+def batch_of(first: int, n: int) -> Batch:
+    """n 2 x 2 images whose pixels and labels are their index, from ``first`` on."""
+    index = np.arange(first, first + n)
+    return Batch(np.repeat(index.astype(np.uint8), 12).reshape(n, 2, 2, 3), index.astype(np.int16))
+
+
+def test_two_training_batches_split_by_whole_batches():
+    spec = replace(CIFAR10, train_batches=("a", "b"), test_batches=("t",))
+    splits = split_batches({"a": batch_of(0, 4), "b": batch_of(4, 4), "t": batch_of(8, 2)}, spec, ["b"], 0)
+    assert splits["val"].labels.tolist() == [4, 5, 6, 7] and splits["train"].labels.tolist() == [0, 1, 2, 3]
+    assert splits["test"].images[:, 0, 0, 0].tolist() == [8, 9]
+
+
+@pytest.mark.parametrize("size, refused", [(0, True), (1, False), (9, False), (10, True)])
+def test_one_training_batch_keeps_its_last_images_for_validation(size, refused):
+    spec = replace(CIFAR10, train_batches=("train",), test_batches=("test",))
+    batches = {"train": batch_of(0, 10), "test": batch_of(10, 3)}
+    if refused:
+        with pytest.raises(ValueError, match=rf"^validation_size must be between 1 and 9, got {size}$"):
+            split_batches(batches, spec, [], size)
+        return
+    splits = split_batches(batches, spec, [], size)
+    for split, first, n in (("train", 0, 10 - size), ("val", 10 - size, size)):
+        assert splits[split].labels.tolist() == list(range(first, first + n))
+        assert splits[split].images[:, 1, 1, 2].tolist() == list(range(first, first + n))  # each image with its label
+
+
+def test_channel_stats_of_dark_images_and_their_units():
+    images = np.zeros((2, 2, 2, 3), np.uint8)
+    images[0, ..., 1] = 10  # channel 1: half 10, half 0; nothing reaches 255
+    stats = channel_stats(images)
+    assert stats["mean"] == [0.0, 5.0, 0.0] and stats["std"] == [0.0, 5.0, 0.0]
+    assert stats["units"] == "0-255 pixel values"
+
+
+def test_a_saved_batch_loads_as_it_was(tmp_path):
+    save_batch(tmp_path / "raw.npz", batch_of(3, 5))
+    images, labels = load_split(tmp_path / "raw.npz")
+    assert labels.tolist() == [3, 4, 5, 6, 7] and images.dtype == np.uint8 and images[:, 0, 0, 0].tolist() == [3, 4, 5, 6, 7]

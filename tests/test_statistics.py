@@ -321,3 +321,10 @@ def test_the_statistics_import_no_deep_learning_framework():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO / "workflow",
                             timeout=120)
     assert result.stdout.strip() == "[]"
+
+
+def test_compare_all_refuses_variants_validated_on_other_images():
+    labels = np.arange(20) % CLASSES
+    runs = {"a": runs_of("a", labels, np.ones(20, bool)), "b": runs_of("b", labels[::-1], np.ones(20, bool))}
+    with pytest.raises(ValueError, match="a and b were not validated on the same images"):
+        compare_all(runs, 0.05, 100, 0, "val_accuracy")

@@ -1,10 +1,12 @@
 """Read CIFAR-format python archives (the official ones and any a ``DatasetSpec`` describes) safely: checked tar
 members of bounded size, a restricted unpickler, validated batches."""
 
+import gzip
 import io
 import pickle
 import posixpath
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +83,27 @@ class Batch:
 
 
 MAX_MEMBERS = 1000  # the official archives have under 10
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_TRAILING_BYTES = 1 << 20  # after the tar's end: tar pads its last record to 10 KiB
+
+
+def open_compressed(path: Path):
+    """The archive as a stream of tar bytes. gzip is read by ``gzip`` (tarfile's own stream reader never checks the
+    CRC-32 at the end, so a flipped bit in the compressed data could unpack as other pixels); others as tarfile finds."""
+    with open(path, "rb") as file:
+        gzipped = file.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    return gzip.open(path) if gzipped else open(path, "rb")
+
+
+def read_to_end(stream, path: Path) -> None:
+    """Read what follows the tar's end, so a gzip stream's CRC-32 and length are checked (``MAX_TRAILING_BYTES`` at
+    most)."""
+    left = MAX_TRAILING_BYTES
+    while chunk := stream.read(min(left + 1, 1 << 20)):
+        left -= len(chunk)
+        if left < 0:
+            raise ArchiveError(f"refused archive {path}: more than {MAX_TRAILING_BYTES:,} bytes follow the end of its tar data; "
+                               "not a CIFAR archive")
 
 
 def refuse_as_too_large(path: Path, spec: DatasetSpec, where: str, limit: str):
@@ -98,7 +121,7 @@ def archive_members(path: Path, spec: DatasetSpec):
     max_total = (len(wanted) + 1) * spec.max_member_bytes
     found, total = set(), 0
     try:
-        with tarfile.open(path, "r|*") as tar:  # a stream: members are read in order and never kept
+        with open_compressed(path) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:  # read in order, never kept
             for count, member in enumerate(tar, start=1):
                 check_member(member)
                 total += member.size
@@ -116,7 +139,8 @@ def archive_members(path: Path, spec: DatasetSpec):
                                            "has each batch once")
                     found.add(short)
                     yield short, tar.extractfile(member).read()
-    except (tarfile.TarError, EOFError, OSError) as error:
+            read_to_end(stream, path)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise ArchiveError(f"cannot read archive {path}: {type(error).__name__}: {error} (truncated or not a tar.gz?)") from None
     missing = sorted(name.split("/", 1)[1] for name in wanted if name.split("/", 1)[1] not in found)
     if missing:
