@@ -38,9 +38,7 @@ def own_settings(config: dict, name: str, seen: tuple = ()) -> dict:
         raise ValueError(f"variant {name}: its base {base!r} is not in variants: {sorted(variants)}")
     if base in seen + (name,):
         raise ValueError(f"variant {name}: its bases go round in a circle ({' -> '.join(seen + (name, base))})")
-    inherited = own_settings(config, base, seen + (name,))
-    inherited.pop("seeds", None)  # a variant's seeds are its own
-    return deep_merge(inherited, own)
+    return deep_merge(own_settings(config, base, seen + (name,)), own)
 
 
 def variant_settings(config: dict, name: str) -> dict:

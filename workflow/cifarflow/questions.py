@@ -7,8 +7,6 @@ import pandas as pd
 
 from .errors import UserError
 
-OUTCOMES = {("better", "better"): "holds", ("worse", "worse"): "holds", ("better", "worse"): "reversed",
-            ("worse", "better"): "reversed"}
 DELTAS = ["delta_accuracy", "delta_accuracy_low", "delta_accuracy_high", "delta_log_loss", "delta_log_loss_low",
           "delta_log_loss_high", "mcnemar_p_max"]
 COLUMNS = ["claim", "variant", "other", "expected", "verdict", "outcome", *DELTAS, "metric", "level", "seed_finding"]
@@ -29,7 +27,9 @@ def check_questions(questions: list[dict], variants: dict) -> None:
 def outcome(expected: str, verdict: str | None) -> str:
     if verdict is None:
         return "not in this study"
-    return OUTCOMES.get((expected, verdict), "not shown (tied)")
+    if verdict == "tied":
+        return "not shown (tied)"
+    return "holds" if verdict == expected else "reversed"
 
 
 def answer_questions(questions: list[dict], pairs: pd.DataFrame) -> pd.DataFrame:
