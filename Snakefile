@@ -16,11 +16,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/report_outputs.smk"
+include: "rules/onstart.smk"
+include: "rules/archive.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
-include: "rules/calibration.smk"
+include: "rules/evaluate.smk"
 include: "rules/select.smk"
-include: "rules/robustness.smk"
+include: "rules/test.smk"
 include: "rules/export.smk"
 include: "rules/report.smk"
 

@@ -2,7 +2,7 @@
 # predicts). Each rule is one report_rule(...) row: its name, inputs, outputs (figures are figure(...) outputs with a
 # caption in workflow/report/) and params; settings that only change the report live under config["report"], so
 # editing them reruns report rules only. A row with plot="<function>" needs no script of its own: the generic
-# workflow/scripts/plot.py calls that function of workflow/cifarflow/figures.py with the inputs, read by file type
+# workflow/scripts/plot.py calls that function of workflow/cifarflow/report/figures.py with the inputs, read by file type
 # (read={...} names another reader), and the params, and writes what it returns to the outputs. Adding a figure:
 # its function in figures.py, a row here and its caption (docs/extending.md). The rows that still run a script of
 # their own (plot_learning_curves, plot_all_learning_curves, plot_variant_comparison, plot_regularization_sweep,
@@ -295,6 +295,47 @@ report_rule(
     output={"html": figure(f"{FIGURES}/summary/analysis.html", "analysis_notebook", "Analysis notebook", SUMMARY)},
     params={"show_code": REPORT["notebook_code"], "title": "cifarflow: analysis of the study"},
 )
+
+# --- model card ---------------------------------------------------------------------------------
+
+rule model_card:
+    input:
+        selection=rules.select_best.output.selection,
+        variants=rules.select_best.output.table,
+        questions=rules.answer_questions.output.questions,
+        trainings=every_training(f"{TRAINING_RESULTS}/training.json"),
+        export=rules.export_model.output.metadata,
+        test_metrics=rules.evaluate_test.output.metrics,
+        confusion=rules.evaluate_test.output.confusion,
+        class_report=rules.evaluate_test.output.report,
+        robustness=rules.evaluate_robustness.output.summary,
+        robustness_table=rules.evaluate_robustness.output.table,
+        train="results/data/train.npz",
+        val="results/data/val.npz",
+        test="results/data/test.npz",
+        stats="results/data/normalization.json",
+        classes="results/data/classes.json",
+        code=script_code("model_card"),
+    output:
+        markdown=figure("results/export/model_card.md", "model_card", "Model card (Markdown)", MODEL),
+        html=figure("results/export/model_card.html", "model_card", "Model card", MODEL),
+    log:
+        "logs/model_card.log",
+    params:
+        dataset=DATASET.facts(config["cifar100_labels"], config["validation_batches"], config["validation_size"]),
+        source={
+            "archive": archive_source(),
+            "official": not config.get("archive"),
+            "md5": archive_checksum()[0],
+            "sha256": archive_checksum()[1],
+        },
+        confused_pairs=config["report"]["confused_pairs"],
+        weakest_corruptions=3,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/model_card.py"
+
 
 # --- pipeline costs (last: it reads the benchmark files of the rules above) ------------------------
 

@@ -49,32 +49,3 @@ rule answer_questions:
         "../envs/report.yaml"
     script:
         "../workflow/scripts/answer_questions.py"
-
-
-rule evaluate_test:
-    input:
-        model=rules.select_best.output.model,
-        selection=rules.select_best.output.selection,
-        seed_models=rules.select_best.output.seed_models,
-        test="results/data/test.npz",
-        classes="results/data/classes.json",
-        code=script_code("evaluate_test"),
-    output:
-        metrics="results/test/metrics.json",
-        confusion="results/test/confusion_matrix.csv",
-        report="results/test/classification_report.csv",
-        predictions="results/test/predictions.csv",
-        seeds="results/test/seeds.csv",  # every seed of the selected variant
-    log:
-        "logs/evaluate_test.log",
-    benchmark:
-        "benchmarks/evaluate_test.tsv"
-    params:
-        seed_test_accuracy=config["seed_test_accuracy"],
-        keras_backend=config["keras_backend"],
-        bins=config["calibration_bins"],
-    threads: 2
-    conda:
-        "../envs/train.yaml"
-    script:
-        "../workflow/scripts/evaluate_test.py"

@@ -33,7 +33,7 @@ def learnable_set(seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[n
 def settings(arch: str, epochs: int, batch_size: int = 32) -> dict:
     """A variant as the workflow's config makes it: no regularization or augmentation, Adam, fixed seed."""
     return {"name": f"learn-{arch}", "arch": arch, "arch_options": ARCHITECTURES[arch], "weight_decay": 0.0,
-            "dropout": False, "augment": None, "deterministic": True,
+            "dropout": False, "deterministic": True,
             "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": batch_size, "epochs": epochs, "seed": 0}}
 
 
@@ -41,10 +41,11 @@ def train_and_score(arch: str, train, score_on, epochs: int, batch_size: int = 3
     """Train ``arch`` on ``train`` with ``train_variant``; its accuracy on ``score_on`` (images, labels), which the
     epoch loop scores as its validation images after the last epoch."""
     from cifarflow.backend import configure_training
-    from cifarflow.splits import channel_stats
-    from cifarflow.training import train_variant
+    from cifarflow.data.splits import channel_stats
+    from cifarflow.train.recipe import recipe_of
+    from cifarflow.train.training import train_variant
 
-    variant = settings(arch, epochs, batch_size)
+    variant = recipe_of(settings(arch, epochs, batch_size))
     with tempfile.TemporaryDirectory() as folder:
         _, history, *_ = train_variant(variant, train, score_on, CLASSES, channel_stats(train[0]), Path(folder) / "ckpt",
                                        device=configure_training(variant, threads=1))

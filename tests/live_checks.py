@@ -9,7 +9,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 from tensorboard.util import tensor_util
 
-from cifarflow.live import SCALARS
+from cifarflow.train.live import SCALARS
 
 FLOAT32 = float(np.finfo(np.float32).eps)  # events hold float32 copies of the history's float64 values
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from archives import CIFAR10_CLASSES, add_member, cifar10_members, cifar100_members, to_rows, write_gzip_bomb, write_tar
-from cifarflow.archive import MAX_MEMBERS, MAX_TRAILING_BYTES, ArchiveError, decode_batch, load_batches, safe_unpickle
-from cifarflow.datasets import get_dataset
+from cifarflow.data.archive import MAX_MEMBERS, MAX_TRAILING_BYTES, ArchiveError, decode_batch, load_batches, safe_unpickle
+from cifarflow.data.datasets import get_dataset
 from conftest import REPO
 
 CIFAR10 = get_dataset("cifar10")
@@ -162,8 +162,8 @@ def test_a_decompression_bomb_is_refused_at_its_header_in_bounded_memory(tmp_pat
     assert bomb.stat().st_size < 16 << 20
     code = (
         "import sys\n"
-        "from cifarflow.archive import ArchiveError, load_batches\n"
-        "from cifarflow.datasets import get_dataset\n"
+        "from cifarflow.data.archive import ArchiveError, load_batches\n"
+        "from cifarflow.data.datasets import get_dataset\n"
         "try:\n"
         f"    load_batches({str(bomb)!r}, get_dataset('cifar10'))\n"
         "except ArchiveError as error:\n"
@@ -182,7 +182,7 @@ def test_the_refusal_does_not_read_the_declared_content(tmp_path, monkeypatch):
     """Headers that declare 1 GiB and 1 TiB with 256 MiB behind them: a reader that trusted the header would read on
     to the truncated end instead; both are refused alike, after reading the same few bytes of the file (counted, not
     timed: the compressed bytes read from the file are counted)."""
-    import cifarflow.archive as archive
+    import cifarflow.data.archive as archive
 
     read = []
     gzip_open = archive.gzip.open

@@ -11,8 +11,8 @@ from conftest import REPO, TINY_CONFIG
 def bench(tmp_path, data, *args):
     out = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONPATH=str(REPO / "workflow"), TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "cifarflow.bench", "--config", str(TINY_CONFIG), "--data", str(data),
-                             "--threads", "1", "--json", str(out), *args],
+    result = subprocess.run([sys.executable, str(REPO / "workflow/bench/bench.py"), "--config", str(TINY_CONFIG),
+                             "--data", str(data), "--threads", "1", "--json", str(out), *args],
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, json.loads(out.read_text())

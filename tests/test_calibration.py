@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
-from cifarflow.calibration import (PROBABILITY_FLOOR, brier_score, calibrate, calibration_errors, calibration_metrics,
-                                   fit_temperature, negative_log_likelihood, pooled_reliability, reliability_bins,
-                                   reliability_record, scale_probabilities, uses_temperature)
+from cifarflow.evaluate.calibration import (PROBABILITY_FLOOR, brier_score, calibrate, calibration_errors, calibration_metrics,
+                                            fit_temperature, negative_log_likelihood, pooled_reliability, reliability_bins,
+                                            reliability_record, scale_probabilities, uses_temperature)
 
 CLASSES = 10
 

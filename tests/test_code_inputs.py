@@ -2,6 +2,7 @@
 the scripts' imports, and editing one in a finished study plans exactly the stages that run it."""
 
 import modulefinder
+import os
 from pathlib import Path
 
 import yaml
@@ -19,11 +20,18 @@ def rule_scripts() -> dict[str, str]:
     return {name: rule["script"] for name, rule in workflow_rules().items() if rule["script"]}
 
 
+def dotted(path: Path) -> str:
+    """A package file's module name below the package: train/models.py -> "train.models", train/__init__.py -> "train"
+    (the package's own __init__.py -> "")."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def reached_by_bytecode(script: Path) -> set[str]:
     """The package modules a script reaches, found by Python's own modulefinder (imports in the compiled code,
     followed through the package) — an implementation independent of the one the rules use. Modules that only
     watch a job (``AFFECTS_RESULTS = False``) are not followed."""
-    watchers = [f"cifarflow.{path.stem}" for path in PACKAGE.glob("*.py") if not affects_results(path)]
+    watchers = [f"cifarflow.{dotted(path)}" for path in PACKAGE.rglob("*.py") if not affects_results(path)]
     finder = modulefinder.ModuleFinder(path=[str(SCRIPTS), str(REPO / "workflow")], excludes=watchers)
     finder.run_script(str(script))
     return {name.split(".", 1)[1] for name in finder.modules if name.startswith("cifarflow.")}
@@ -39,11 +47,12 @@ def test_every_rule_with_a_script_lists_every_package_module_the_script_reaches(
         if job["rule"] == "all":
             continue
         script = SCRIPTS / scripts[job["rule"]]
-        listed = {Path(name).stem for name in job["input"] if Path(name).parent.name == "cifarflow"}
+        inputs = [Path(os.path.normpath(tmp_path / name)) for name in job["input"]]  # relative to the run's folder
+        listed = {dotted(path) for path in inputs if path.is_relative_to(PACKAGE)}
         reached = reached_by_bytecode(script)
         assert reached, f"{script.name} runs no package module?"
         assert reached <= listed, f"rule {job['rule']} misses {sorted(reached - listed)} among its inputs"
-        assert listed - {"__init__"} <= reached, f"rule {job['rule']} lists {sorted(listed - reached)}, which it never runs"
+        assert listed - {""} <= reached, f"rule {job['rule']} lists {sorted(listed - reached)}, which it never runs"
 
 
 def test_imports_are_followed_through_the_package(tmp_path):
@@ -72,13 +81,13 @@ def planned_after_editing(study: Path, module: str, archive: Path) -> list[str]:
 
 
 def test_editing_a_module_that_training_reaches_only_indirectly_retrains(own_tiny_study, cifar10_archive):
-    jobs = planned_after_editing(own_tiny_study, "inputs_common.py", cifar10_archive)
+    jobs = planned_after_editing(own_tiny_study, "train/inputs_common.py", cifar10_archive)
     assert [job for job in jobs if job.startswith("train:")] == [
         "train:variant=small, seed=0", "train:variant=small_augmented, seed=0", "train:variant=small_augmented, seed=1"]
 
 
 def test_editing_a_report_module_trains_and_evaluates_nothing(own_tiny_study, cifar10_archive):
-    jobs = planned_after_editing(own_tiny_study, "figures.py", cifar10_archive)
+    jobs = planned_after_editing(own_tiny_study, "report/figures.py", cifar10_archive)
     assert "plot_confusion_matrix" in jobs
     assert not [job for job in jobs if job.split(":")[0] in ("train", "validate", "select_best", "evaluate_test")]
 

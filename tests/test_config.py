@@ -9,10 +9,11 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from cifarflow.architectures import ARCHITECTURES, check_architectures
+from cifarflow.train.architectures import ARCHITECTURES, check_architectures
 from cifarflow.config import all_variants, deep_merge
 from cifarflow.errors import UserError
 from conftest import dry_run_of_repo
+from recipes import BASE
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
@@ -41,7 +42,7 @@ def test_typo_in_a_variant_is_refused(section, typo):
 ])
 def test_architectures_and_their_options_are_checked_against_the_code(variant, message):
     with pytest.raises(UserError) as refused:
-        check_architectures({"v": variant | {"name": "v"}})
+        check_architectures({"v": deep_merge(BASE, variant | {"name": "v"})})
     assert str(refused.value).startswith(message)
     check_architectures(all_variants(CONFIG))  # the shipped study passes
 
@@ -58,7 +59,7 @@ def test_an_option_of_another_architecture_is_refused_before_any_job_runs(tmp_pa
 
 
 def test_schema_names_exactly_the_corruptions():
-    from cifarflow.corruptions import CORRUPTIONS
+    from cifarflow.evaluate.corruptions import CORRUPTIONS
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     names = schema["properties"]["corruptions"]["items"]["enum"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cifarflow.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel, plasma_fractal, psnr,
-                                   zoom_blur)
+from cifarflow.evaluate.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corrupt_all_severities, disk_kernel,
+                                            plasma_fractal, psnr, zoom_blur)
 
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog"}
 
@@ -123,7 +123,7 @@ PUBLISHED = {
 
 def test_every_corruption_uses_the_published_severity_constants(images, monkeypatch):
     """The table each corruption picks its severity's constant from, caught as it is picked."""
-    import cifarflow.corruptions as corruptions
+    import cifarflow.evaluate.corruptions as corruptions
 
     tables = {}
     pick = corruptions._level

@@ -13,8 +13,10 @@ from cifarflow.costs import (
     CPU_STUDY_COMMAND, CPU_STUDY_MEASURED, CPU_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
     throughput, training_images, training_split_size, wall_seconds,
 )
-from cifarflow.datasets import DATASETS
+from cifarflow.data.datasets import DATASETS
 from cifarflow.status import duration_text
+from cifarflow.train.recipe import recipe_of
+from recipes import recipe
 
 STUDY = yaml.safe_load((REPO / "config.yaml").read_text())
 CPU_STUDY = deep_merge(STUDY, yaml.safe_load((REPO / "configs/cpu.yaml").read_text()))
@@ -40,20 +42,20 @@ def test_training_split_size_of_cifar10_and_cifar100():
 
 
 def test_training_images_are_epochs_times_the_images_used():
-    assert training_images(LENET3, 40_000) == 35 * 40_000
-    assert training_images({**LENET3, "max_train_images": 4000}, 40_000) == 35 * 4000
-    assert training_images({**LENET3, "max_train_images": 90_000}, 40_000) == 35 * 40_000  # no more than the split
+    assert training_images(recipe(**LENET3), 40_000) == 35 * 40_000
+    assert training_images(recipe(**LENET3, max_train_images=4000), 40_000) == 35 * 4000
+    assert training_images(recipe(**LENET3, max_train_images=90_000), 40_000) == 35 * 40_000  # no more than the split
 
 
 def test_seconds_from_the_measured_throughput():
     images = 35 * 40_000
-    assert cpu_seconds(LENET3, 40_000, threads=2) == exact(images / THROUGHPUT["lenet3"].cpu)
-    assert cpu_seconds(LENET3, 40_000, threads=1) == exact(2 * images / THROUGHPUT["lenet3"].cpu)
-    assert gpu_seconds(LENET3, 40_000) == exact(images / THROUGHPUT["lenet3"].gpu)
-    quick, fast94 = (variant_settings(STUDY, name) for name in ("quick", "fast94"))
+    assert cpu_seconds(recipe(**LENET3), 40_000, threads=2) == exact(images / THROUGHPUT["lenet3"].cpu)
+    assert cpu_seconds(recipe(**LENET3), 40_000, threads=1) == exact(2 * images / THROUGHPUT["lenet3"].cpu)
+    assert gpu_seconds(recipe(**LENET3), 40_000) == exact(images / THROUGHPUT["lenet3"].gpu)
+    quick, fast94 = (recipe_of(variant_settings(STUDY, name)) for name in ("quick", "fast94"))
     assert cpu_seconds(quick, 40_000, 2) == exact(5 * 40_000 / THROUGHPUT["whitened_cnn/stem_stride_2"].cpu)
     assert cpu_seconds(fast94, 40_000, 2) == exact(28 * 40_000 / THROUGHPUT["whitened_cnn"].cpu)
-    unknown = {"arch": "new_net", "train": {"epochs": 1}}
+    unknown = recipe(arch="new_net", train={"epochs": 1})
     assert cpu_seconds(unknown, 9_000, 2) == exact(9_000 / min(t.cpu for t in THROUGHPUT.values()))
 
 
@@ -159,6 +161,6 @@ def test_cifar100_trains_on_all_but_its_validation_images():
 
 
 def test_whitened_cnn_without_options_is_the_full_width_one():
-    assert throughput({"arch": "whitened_cnn"}) == THROUGHPUT["whitened_cnn"]
-    assert throughput({"arch": "whitened_cnn", "arch_options": {"width": 2}}) == THROUGHPUT["whitened_cnn"]
+    assert throughput(recipe(arch="whitened_cnn")) == THROUGHPUT["whitened_cnn"]
+    assert throughput(recipe(arch="whitened_cnn", arch_options={"width": 2})) == THROUGHPUT["whitened_cnn"]
     assert wall_seconds([], 2) == 0.0

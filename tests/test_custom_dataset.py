@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from archives import cifar_format_members, write_tar
-from cifarflow.datasets import DatasetError, get_dataset
+from cifarflow.data.datasets import DatasetError, get_dataset
 from conftest import REPO, TINY_CONFIG, archive_config, copy_project, dry_run_of_repo, snakemake
 
 SHAPES = ["circle", "square", "star", "cross"]

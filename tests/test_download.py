@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from cifarflow.download import ChecksumError, DownloadError, fetch_archive, parse_checksum
+from cifarflow.data.download import ChecksumError, DownloadError, fetch_archive, parse_checksum
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()

@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cifarflow.data.datasets import DATASETS, described_dataset
 from cifarflow.errors import StageError
-from cifarflow.evaluation import predict_probabilities
-from cifarflow.export import TOLERANCE, check_exported, export_model, exportable_model
-from cifarflow.predict import load_litert
+from cifarflow.evaluate.evaluation import predict_probabilities
+from cifarflow.export.export import TOLERANCE, check_exported, export_model, exportable_model
+from cifarflow.export.predict import load_litert
 from conftest import REPO
 from floats import NETWORK_ULPS, assert_float32_close
+from recipes import recipe
 
 
 def stored_predictions(study):
@@ -66,7 +68,7 @@ def test_stored_test_predictions_are_temperature_scaled(tiny_study):
     """The probabilities the exported model must reproduce are the trained model's, scaled by the temperature."""
     import keras
 
-    from cifarflow.calibration import scale_probabilities
+    from cifarflow.evaluate.calibration import scale_probabilities
 
     table = pd.read_csv(tiny_study / "results/test/predictions.csv").sort_values("index")
     selection = json.loads((tiny_study / "results/selection/selection.json").read_text())
@@ -188,11 +190,11 @@ def test_readme_example_runs_with_numpy_pillow_and_litert_only(tiny_study, tmp_p
 def test_test_time_augmentation_and_temperature_are_built_into_the_exported_model(tmp_path, tta, temperature):
     import keras
 
-    from cifarflow.calibration import scale_probabilities
-    from cifarflow.models import build_model
+    from cifarflow.evaluate.calibration import scale_probabilities
+    from cifarflow.train.models import build_model
 
     settings = {"arch": "lenet2", "weight_decay": 0.0, "dropout": False, "name": "untrained"}
-    model = build_model(settings, 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0], image_shape=(32, 32, 3))
+    model = build_model(recipe(**settings), 10, mean=[120.0, 110.0, 100.0], std=[60.0, 60.0, 60.0], image_shape=(32, 32, 3))
     images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "model.keras"
     exportable_model(model, tta, temperature).save(path)
@@ -209,9 +211,9 @@ def test_test_time_augmentation_and_temperature_are_built_into_the_exported_mode
 def test_translate_and_flip_views_average_like_numpy():
     """predict_probabilities against a plain numpy statement of the views: half on the image, a quarter on each
     view shifted (edges mirrored) down-right and up-left, each split with its mirror image."""
-    from cifarflow.models import build_model
+    from cifarflow.train.models import build_model
 
-    model = build_model({"arch": "lenet2", "weight_decay": 0.0, "dropout": False}, 10, [120.0] * 3, [60.0] * 3, (32, 32, 3))
+    model = build_model(recipe(arch="lenet2", weight_decay=0.0, dropout=False), 10, [120.0] * 3, [60.0] * 3, (32, 32, 3))
     images = np.random.default_rng(1).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
     down_right, up_left = padded[:, :-2, :-2], padded[:, 2:, 2:]
@@ -271,10 +273,9 @@ def cifar100_card_inputs(image_size: int = 32) -> dict:
     settings = {"arch": "lenet3", "weight_decay": 0.0, "train": {"optimizer": "sgd", "epochs": 3}, "name": "v"}
     shape = [None, image_size, image_size, 3]
     return dict(
-        dataset="cifar100", label_mode="coarse",
+        dataset=DATASETS["cifar100"].facts("coarse", [], 5000),
         source={"archive": "/data/cifar-100-python.tar.gz", "official": False, "md5": None,
                 "sha256": "6fb7806f985b21c938aa6f693d2912a891a6547b4cf975edc08d22cacbf4d6cd"},
-        validation="the last 5,000 images of the training file",
         splits={"train": {"images": 45000, "per_class_min": 440, "per_class_max": 460},
                 "validation": {"images": 5000, "per_class_min": 40, "per_class_max": 60},
                 "test": {"images": 10000, "per_class_min": 100, "per_class_max": 100}},
@@ -303,7 +304,7 @@ def cifar100_card_inputs(image_size: int = 32) -> dict:
 
 def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
     """The card's other branches: 100 classes (only the 10 hardest listed), the known lossy archive, a budget."""
-    from cifarflow.modelcard import model_card, to_html
+    from cifarflow.report.modelcard import model_card, to_html
 
     inputs = cifar100_card_inputs()
     card = model_card(**inputs)
@@ -319,8 +320,22 @@ def test_model_card_of_a_cifar100_run_on_the_lossy_archive():
     assert "The exported model is seed 1 of 0, 1" in card and "± 0.0071" in card and "0.3900 to 0.4300" in card
 
 
+def test_a_described_dataset_speaks_for_itself_in_the_model_card():
+    """The dataset's name, its validation split and what its images are come from its description, never from CIFAR's."""
+    from cifarflow.report.modelcard import model_card
+
+    spec = described_dataset("shapes", {"folder": "shapes", "train_batches": ["a", "b"], "test_batches": ["t"],
+                                        "meta_file": "meta", "label_sets": {"one": {"labels": "l", "names": "n"}},
+                                        "max_batch_images": 100, "title": "Shapes", "about": "Drawn shapes on grey"})
+    source = {"archive": "/data/shapes.tar.gz", "official": False, "md5": None, "sha256": "0" * 64}
+    card = model_card(**cifar100_card_inputs() | {"dataset": spec.facts("fine", ["b"], 0), "source": source})
+    assert "100 Shapes classes" in card and "the training batch(es) `b`, held out from training" in card
+    assert "Drawn shapes on grey; pictures framed" in card
+    assert "CIFAR" not in card.replace("CIFAR-10-C", "")
+
+
 def test_model_card_gives_the_image_size_of_the_data():
-    from cifarflow.modelcard import model_card
+    from cifarflow.report.modelcard import model_card
 
     card = model_card(**cifar100_card_inputs(image_size=24))
     assert card.count("**24×24 pixels**") == 2  # in the use and in the known limits

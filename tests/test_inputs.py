@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cifarflow.inputs import evaluation_dataset, training_dataset, translate_flip
-from cifarflow.inputs_common import shift_pixels
+from cifarflow.train.inputs import evaluation_dataset, training_dataset, translate_flip
+from cifarflow.train.inputs_common import shift_pixels
+from cifarflow.train.recipe import Augment
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
 LABELS = np.arange(10) % 3
@@ -35,7 +36,7 @@ def test_shift_is_a_fraction_or_pixels():
 
 
 def batches(first_epoch, epochs, augment=None, seed=0):
-    dataset, steps = training_dataset(IMAGES, LABELS, 3, 4, seed, first_epoch, epochs, augment)
+    dataset, steps = training_dataset(IMAGES, LABELS, 3, 4, seed, first_epoch, epochs, Augment(**(augment or {})))
     return [(x.numpy(), y.numpy()) for x, y in dataset], steps
 
 
@@ -92,7 +93,7 @@ def test_evaluation_dataset_keeps_order():
 
 @pytest.mark.parametrize("fill", ["nearest", "reflect"])
 def test_numpy_pipeline_augments_exactly_like_the_tf_one(fill):
-    from cifarflow import array_inputs
+    from cifarflow.train import array_inputs
 
     rng = np.random.default_rng(1)  # its own generator: the same shifts whatever ran before
     dy = rng.integers(-3, 4, 10).astype(np.int32)
@@ -103,13 +104,13 @@ def test_numpy_pipeline_augments_exactly_like_the_tf_one(fill):
 
 
 def test_numpy_stream_has_full_batches_and_resumes_exactly():
-    from cifarflow.array_inputs import training_batches
+    from cifarflow.train.array_inputs import training_batches
 
     augment = {"shift": 2, "flip": True, "fill": "reflect"}
-    full, steps = training_batches(IMAGES, LABELS, 3, 4, 0, 0, 2, augment)
+    full, steps = training_batches(IMAGES, LABELS, 3, 4, 0, 0, 2, Augment(**augment))
     full = list(full)
     assert steps == 2 and len(full) == 4 and all(len(x) == 4 for x, _ in full)
     first_epoch = [bytes(image) for x, _ in full[:2] for image in x]
     assert len(set(first_epoch)) == 8
-    resumed, _ = training_batches(IMAGES, LABELS, 3, 4, 0, 1, 2, augment)
+    resumed, _ = training_batches(IMAGES, LABELS, 3, 4, 0, 1, 2, Augment(**augment))
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(full[2:], resumed))

@@ -19,13 +19,14 @@ from conftest import REPO, TINY_CONFIG
 from cifarflow import cli
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import LAST_RUN_CONFIG
-from cifarflow.live import HPARAMS_TAG, SETTINGS_TAG, LiveView
+from cifarflow.train.live import HPARAMS_TAG, SETTINGS_TAG, LiveView
 from cifarflow.fileio import save_json
-from cifarflow.splits import channel_stats
+from cifarflow.data.splits import channel_stats
 from cifarflow.status import study_status
 from cifarflow.backend import configure_training
-from cifarflow.checkpoints import Checkpoint
-from cifarflow.training import train_variant
+from cifarflow.train.checkpoints import Checkpoint
+from cifarflow.train.recipe import recipe_of
+from cifarflow.train.training import train_variant
 
 tensorboard = pytest.importorskip("tensorboard", reason="the tests read the events with TensorBoard's reader")
 from live_checks import FLOAT32, assert_events_match, assert_png, read_run  # noqa: E402
@@ -40,6 +41,7 @@ SETTINGS = {
     "dropout_rates": {"conv": 0.25, "dense": 0.4}, "augment": {"shift": 0.1, "flip": True, "fill": "nearest"},
     "deterministic": True, "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 3, "seed": 0},
 }
+RECIPE = recipe_of(SETTINGS)
 
 
 class CheckedView(LiveView):
@@ -70,9 +72,8 @@ def test_training_writes_one_event_per_epoch_and_a_png_after_every_epoch(tmp_pat
     reader = threading.Thread(target=read_while_training)
     reader.start()
     try:
-        _, history, _, _ = train_variant(SETTINGS, (IMAGES, LABELS), (IMAGES[:30], LABELS[:30]), 3, channel_stats(IMAGES),
-                                         tmp_path / "ckpt", threads=1, live=view,
-                                         device=configure_training(SETTINGS, threads=1))
+        _, history, _, _ = train_variant(RECIPE, (IMAGES, LABELS), (IMAGES[:30], LABELS[:30]), 3, channel_stats(IMAGES),
+                                         tmp_path / "ckpt", threads=1, live=view, device=configure_training(RECIPE, threads=1))
     finally:
         training = False
         reader.join()
@@ -153,7 +154,7 @@ def test_events_need_no_tensorboard_package(tmp_path):
 import json, sys
 sys.modules["tensorboard"] = None  # as if it were not installed: every import of it fails
 sys.path.insert(0, {str(REPO / "workflow")!r})
-from cifarflow.live import LiveView
+from cifarflow.train.live import LiveView
 history = json.loads({json.dumps(rows(3))!r})
 view = LiveView({str(tmp_path / "tensorboard/unit")!r}, {str(tmp_path / "unit.png")!r}, {SETTINGS!r})
 view.follow([], 0, 3)

@@ -4,8 +4,9 @@ import keras
 import pytest
 
 from cifarflow.errors import UserError
-from cifarflow.models import architecture_param_count, build_model
+from cifarflow.train.models import architecture_param_count, build_model
 from floats import SUM_ULPS, approx_float32, assert_float32_close
+from recipes import recipe
 
 STATS = {"mean": [125.3, 123.0, 113.9], "std": [63.0, 62.1, 66.7]}
 SHAPE = (32, 32, 3)  # CIFAR's images
@@ -21,7 +22,7 @@ def test_seed_parameter_counts():
 
 
 def test_lenet3_layer_list_matches_the_seed():
-    model = build_model({"arch": "lenet3", "weight_decay": 5e-4, "dropout": True}, 10, STATS["mean"], STATS["std"], SHAPE)
+    model = build_model(recipe(arch="lenet3", weight_decay=5e-4, dropout=True), 10, STATS["mean"], STATS["std"], SHAPE)
     assert conv_kernels(model) == [(32, (3, 3)), (32, (3, 3)), (64, (3, 3)), (64, (5, 5)), (128, (3, 3)), (128, (5, 5))]
     dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert dropouts == [0.25, 0.25, 0.25, 0.4]
@@ -34,7 +35,7 @@ def test_lenet3_layer_list_matches_the_seed():
 
 
 def test_no_dropout_and_no_weight_decay():
-    model = build_model({"arch": "lenet3", "weight_decay": 0.0, "dropout": False}, 10, STATS["mean"], STATS["std"], SHAPE)
+    model = build_model(recipe(arch="lenet3", weight_decay=0.0, dropout=False), 10, STATS["mean"], STATS["std"], SHAPE)
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
     assert all(layer.kernel_regularizer is None for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
 
@@ -42,7 +43,7 @@ def test_no_dropout_and_no_weight_decay():
 def test_model_takes_raw_uint8_images_and_normalizes_them():
     import numpy as np
 
-    model = build_model({"arch": "lenet2"}, 10, STATS["mean"], STATS["std"], SHAPE)
+    model = build_model(recipe(arch="lenet2"), 10, STATS["mean"], STATS["std"], SHAPE)
     assert model.input.dtype == "uint8"
     normalize = model.get_layer("normalize")
     pixel = np.full((1, 32, 32, 3), 200, np.uint8)
@@ -51,7 +52,7 @@ def test_model_takes_raw_uint8_images_and_normalizes_them():
 
 
 def test_fast_resnet_builds_with_batch_norm_and_residuals():
-    model = build_model({"arch": "resnet_fast", "weight_decay": 5e-4, "arch_options": {"widths": [16, 32, 64]}},
+    model = build_model(recipe(arch="resnet_fast", weight_decay=5e-4, arch_options={"widths": [16, 32, 64]}),
                         100, STATS["mean"], STATS["std"], SHAPE)
     assert model.output.shape[-1] == 100
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
@@ -60,14 +61,14 @@ def test_fast_resnet_builds_with_batch_norm_and_residuals():
 
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(UserError, match="unknown architecture 'lenet9'"):
-        build_model({"arch": "lenet9"}, 10, STATS["mean"], STATS["std"], SHAPE)
+        build_model(recipe(arch="lenet9"), 10, STATS["mean"], STATS["std"], SHAPE)
 
 
 WHITENED = {"arch": "whitened_cnn", "weight_decay": 5e-4, "arch_options": {"widths": [16, 32, 32]}}
 
 
 def test_whitened_cnn_layers():
-    model = build_model(WHITENED, 10, STATS["mean"], STATS["std"], SHAPE)
+    model = build_model(recipe(**WHITENED), 10, STATS["mean"], STATS["std"], SHAPE)
     stem = model.get_layer("whiten")
     assert not stem.trainable and stem.kernel_size == (2, 2) and stem.filters == 24
     assert conv_kernels(model)[1:] == [(16, (3, 3))] * 2 + [(32, (3, 3))] * 4
@@ -79,14 +80,14 @@ def test_whitened_cnn_layers():
 def test_whitening_stem_decorrelates_the_training_patches():
     import numpy as np
 
-    from cifarflow.models import initialize_from_data
+    from cifarflow.train.models import initialize_from_data
 
     rng = np.random.default_rng(1)
     noise = rng.normal(size=(200, 33, 33, 3))
     smooth = noise[:, 1:, 1:] + noise[:, :-1, :-1] + 0.5 * noise[:, 1:, 1:, ::-1]  # correlated pixels and channels
     images = np.clip(128 + 30 * smooth, 0, 255).astype(np.uint8)
     mean, std = images.mean(axis=(0, 1, 2)), images.std(axis=(0, 1, 2))
-    model = build_model(WHITENED, 10, mean, std, images.shape[1:])
+    model = build_model(recipe(**WHITENED), 10, mean, std, images.shape[1:])
     initialize_from_data(model, images, mean, std)
     stem = keras.Model(model.input, model.get_layer("whiten").output)
     out = keras.ops.convert_to_numpy(stem(images)).reshape(-1, 24).astype(np.float64)
@@ -102,7 +103,7 @@ def test_whitened_cnn_convolutions_can_start_as_the_identity():
     import numpy as np
 
     with_identity = WHITENED | {"arch_options": {"widths": [16, 32, 32], "identity_init": True}}
-    model = build_model(with_identity, 10, STATS["mean"], STATS["std"], SHAPE)
+    model = build_model(recipe(**with_identity), 10, STATS["mean"], STATS["std"], SHAPE)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][1:]
     for conv in convs:
         kernel = keras.ops.convert_to_numpy(conv.kernel)
@@ -120,7 +121,7 @@ def test_whitened_cnn_convolutions_can_start_as_the_identity():
     # 3x3x24 products, all but one with a zero weight: exact with a direct kernel, within rounding with Winograd's
     assert_float32_close(keras.ops.convert_to_numpy(first(x))[..., :n], x[..., :n], ulps=9 * 24 * SUM_ULPS)
 
-    plain = build_model(WHITENED, 10, STATS["mean"], STATS["std"], SHAPE)  # the default: random filters only
+    plain = build_model(recipe(**WHITENED), 10, STATS["mean"], STATS["std"], SHAPE)  # the default: random filters only
     kernel = keras.ops.convert_to_numpy([layer for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)][1].kernel)
     assert np.count_nonzero(kernel == 0) == 0
 
@@ -129,29 +130,29 @@ def test_an_option_the_architecture_does_not_take_is_refused_with_its_name():
     resnet_with_a_whitening_option = {"name": "v", "arch": "resnet_fast", "arch_options": {"patch": 2, "widths": [8]}}
     with pytest.raises(UserError, match=r"v: architecture resnet_fast takes no option 'patch' \(arch_options\); "
                                         r"its options are widths, residual, stem_width, activation, logit_scale"):
-        build_model(resnet_with_a_whitening_option, 10, STATS["mean"], STATS["std"], SHAPE)
+        build_model(recipe(**resnet_with_a_whitening_option), 10, STATS["mean"], STATS["std"], SHAPE)
     with pytest.raises(UserError, match="takes no option 'weight_decay'"):  # the study's: a variant key, not arch_options
-        build_model({"arch": "lenet2", "arch_options": {"weight_decay": 0.1}}, 10, STATS["mean"], STATS["std"], SHAPE)
+        build_model(recipe(arch="lenet2", arch_options={"weight_decay": 0.1}), 10, STATS["mean"], STATS["std"], SHAPE)
 
 
 def test_the_study_options_reach_only_the_architectures_that_take_them():
-    from cifarflow.architectures import architecture_and_options
+    from cifarflow.train.architectures import architecture_and_options
 
     study = {"weight_decay": 5e-4, "dropout": True, "dropout_rates": {"conv": 0.1, "dense": 0.2}}
-    _, lenet = architecture_and_options(study | {"arch": "lenet2"})
+    _, lenet = architecture_and_options(recipe(**study, arch="lenet2"))
     assert lenet == {"weight_decay": 5e-4, "conv_dropout": 0.1, "dense_dropout": 0.2}
-    _, resnet = architecture_and_options(study | {"arch": "resnet_fast", "arch_options": {"stem_width": 8}})
+    _, resnet = architecture_and_options(recipe(**study, arch="resnet_fast", arch_options={"stem_width": 8}))
     assert resnet == {"stem_width": 8, "weight_decay": 5e-4}  # it has no dropout
 
 
 def test_models_take_the_image_size_and_channels_of_their_data():
     import numpy as np
 
-    from cifarflow.models import initialize_from_data
+    from cifarflow.train.models import initialize_from_data
 
     gray = np.random.default_rng(0).integers(0, 256, size=(40, 24, 24, 1), dtype=np.uint8)
     for settings in ({"arch": "lenet2"}, {"arch": "resnet_fast", "arch_options": {"widths": [8, 8, 8]}}, WHITENED):
-        model = build_model(settings, 4, [120.0], [60.0], gray.shape[1:])
+        model = build_model(recipe(**settings), 4, [120.0], [60.0], gray.shape[1:])
         initialize_from_data(model, gray, [120.0], [60.0])
         assert model.input.shape == (None, 24, 24, 1) and model(gray[:2]).shape == (2, 4)
     assert architecture_param_count("lenet2", (24, 24, 3)) == 2_233_898 - 512 * 64 * (8 * 8 - 6 * 6)  # a smaller dense layer

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from archives import STAMP_MARK, read_stamps
-from cifarflow.splits import image_digest
+from cifarflow.fileio import image_digest
 from conftest import TINY_CONFIG
 
 CONFIG = yaml.safe_load(TINY_CONFIG.read_text())
@@ -61,9 +61,9 @@ def test_the_training_streams_keep_every_image_with_its_label(tiny_study, stream
     """Both input pipelines (tf.data, and numpy for the other Keras backends), plain and with random mirroring: each
     batch's one-hot labels are its images' own, and every epoch draws each image at most once."""
     if stream == "tensorflow":
-        from cifarflow.inputs import training_dataset as training_stream
+        from cifarflow.train.inputs import training_dataset as training_stream
     else:
-        from cifarflow.array_inputs import training_batches as training_stream
+        from cifarflow.train.array_inputs import training_batches as training_stream
     images, labels = split(tiny_study, "train")
     batches, steps = training_stream(images, labels, 10, 32, 0, 0, 2, augment)
     seen = []

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cifarflow.predict import find_images, load_image
+from cifarflow.export.predict import find_images, load_image
 from conftest import REPO
 from floats import NETWORK_ULPS, assert_float32_close
 

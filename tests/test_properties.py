@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from archives import cifar10_members, write_tar
-from cifarflow.calibration import TEMPERATURE_RANGE, calibration_metrics, fit_temperature, scale_probabilities
-from cifarflow.statistics import Runs, compare_all, verdict
+from cifarflow.evaluate.calibration import TEMPERATURE_RANGE, calibration_metrics, fit_temperature, scale_probabilities
+from cifarflow.select.statistics import Runs, compare_all, verdict
 from conftest import REPO
 
 SCRIPTS = REPO / "workflow" / "scripts"

@@ -276,7 +276,7 @@ def synthetic_history(epochs: int, gap: float):
 
 
 def test_sweep_table_is_the_group_that_differs_only_in_regularization():
-    from cifarflow.tables import sweep_table
+    from cifarflow.report.tables import sweep_table
 
     base = {"arch": "lenet3", "augment": {"shift": 0}, "train": {"epochs": 6}, "dropout_rates": {"conv": 0.25}}
     settings = {
@@ -311,13 +311,15 @@ RULE_GRAPH = """digraph snakemake_dag {
 def test_report_tables_and_the_model_card_are_pages_of_one_style():
     import pandas as pd
 
-    from cifarflow.modelcard import to_html
-    from cifarflow.tables import layer_table_html
+    from cifarflow.report.modelcard import to_html
+    from cifarflow.report.tables import layer_table_html
+    from cifarflow.train.recipe import recipe_record
+    from recipes import recipe
 
     layers = pd.DataFrame([{"layer": "image", "type": "InputLayer", "output shape": "(None, 32, 32, 3)", "parameters": 0,
                             "connected to": ""}])
     counts = {"total": 0, "trainable": 0, "non_trainable": 0}
-    table_page = layer_table_html("small", layers, counts, {"arch": "lenet3"})
+    table_page = layer_table_html("small", layers, counts, recipe_record(recipe(arch="lenet3")))
     card_page = to_html("# Model card: `small`\n\n## Use\n\nText.\n", "Model card: small")
     style = re.compile(r"<style>(.*?)</style>", re.DOTALL)
     assert style.search(table_page).group(1) == style.search(card_page).group(1)
@@ -327,7 +329,7 @@ def test_report_tables_and_the_model_card_are_pages_of_one_style():
 
 
 def test_rule_graph_is_parsed_and_layered():
-    from cifarflow.figures import _layers, parse_dot
+    from cifarflow.report.figures import _layers, parse_dot
 
     nodes, edges = parse_dot(RULE_GRAPH)
     assert [node["label"] for node in nodes.values()] == ["all", "train", "normalize"]
@@ -345,7 +347,7 @@ def write_benchmarks(folder: Path) -> list[Path]:
 
 
 def test_benchmarks_are_read_by_rule_and_job(tmp_path):
-    from cifarflow.tables import read_benchmarks
+    from cifarflow.report.tables import read_benchmarks
 
     table = read_benchmarks(write_benchmarks(tmp_path))
     assert list(table["rule"]) == ["train", "normalize"] and list(table["job"]) == ["model1", ""]
@@ -362,12 +364,12 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from cifarflow import figures
-    from cifarflow.calibration import calibrate
-    from cifarflow.evaluation import test_report
-    from cifarflow.figureio import write_output
-    from cifarflow.robustness import score_corruption
-    from cifarflow.tables import sweep_table
+    from cifarflow.report import figures
+    from cifarflow.evaluate.calibration import calibrate
+    from cifarflow.evaluate.evaluation import test_report
+    from cifarflow.report.figureio import write_output
+    from cifarflow.evaluate.robustness import score_corruption
+    from cifarflow.report.tables import sweep_table
 
     rng = np.random.default_rng(0)
     classes = ["cat", "dog", "ship"]
@@ -430,10 +432,10 @@ def test_a_figure_rule_reads_its_inputs_by_file_type_and_writes_what_its_functio
     import numpy as np
     import pandas as pd
 
-    from cifarflow.evaluation import most_confused_pairs, test_report
+    from cifarflow.evaluate.evaluation import most_confused_pairs, test_report
     from cifarflow.fileio import save_json, save_npz
-    from cifarflow.figureio import draw, read_input
-    from cifarflow.tables import read_benchmarks
+    from cifarflow.report.figureio import draw, read_input
+    from cifarflow.report.tables import read_benchmarks
 
     rng = np.random.default_rng(1)
     classes = ["cat", "dog", "ship"]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from cifarflow.selection import export_seed, seed_runs, select, trainings_table
+from cifarflow.select.selection import export_seed, seed_runs, select, trainings_table
 from conftest import TINY_CONFIG, dag_jobs, dry_run_of_repo
 
 

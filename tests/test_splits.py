@@ -5,10 +5,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cifarflow.archive import Batch, load_batches
-from cifarflow.datasets import get_dataset
-from cifarflow.fileio import save_npz
-from cifarflow.splits import channel_stats, load_split, save_batch, split_batches
+from cifarflow.data.archive import Batch, load_batches
+from cifarflow.data.datasets import get_dataset
+from cifarflow.fileio import load_split, save_npz
+from cifarflow.data.splits import channel_stats, save_batch, split_batches
 from floats import approx_float64
 
 CIFAR10 = get_dataset("cifar10")

@@ -10,11 +10,11 @@ import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
-from cifarflow.evaluation import accuracy_and_log_loss
-from cifarflow.statistics import (Runs, bootstrap_weights, compare, compare_all, mcnemar_table, select_with_ties,
-                                  summarize)
-from cifarflow.selection import seed_runs
-from cifarflow.splits import image_digest
+from cifarflow.evaluate.evaluation import accuracy_and_log_loss
+from cifarflow.select.statistics import (Runs, bootstrap_weights, compare, compare_all, mcnemar_table, select_with_ties,
+                                         summarize)
+from cifarflow.select.selection import seed_runs
+from cifarflow.fileio import image_digest
 from conftest import REPO
 from floats import EPS64, approx_float64
 
@@ -317,7 +317,8 @@ def test_predictions_on_other_images_with_the_same_labels_are_refused():
 
 
 def test_the_statistics_import_no_deep_learning_framework():
-    code = "import sys, cifarflow.statistics, cifarflow.evaluation; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    code = ("import sys, cifarflow.select.statistics, cifarflow.evaluate.evaluation; "
+            "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO / "workflow",
                             timeout=120)
     assert result.stdout.strip() == "[]"

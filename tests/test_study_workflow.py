@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cifarflow import cli
-from cifarflow.checkpoints import Checkpoint
+from cifarflow.train.checkpoints import Checkpoint
 from conftest import (SNAKEMAKE, TINY_CONFIG, archive_config, copy_of_study, copy_project, dry_run, edited_config, planned_jobs,
                       snakemake)
 from floats import NETWORK_ULPS, approx_float64, assert_float32_close
@@ -35,6 +35,9 @@ def test_study_outputs(tiny_study):
     assert_float32_close(predictions.filter(like="p_").sum(axis=1), np.ones(50), ulps=NETWORK_ULPS)
     training = json.loads((tiny_study / "results/variants/small/seed-0/training.json").read_text())
     assert training["software"]["tensorflow"] and training["settings"]["train"]["epochs"] == 2
+    # the whole resolved recipe: what the config left out has the recipe's default, written out
+    assert training["recipe"]["train"] | {"momentum": 0.9, "translate_tta": 0, "epochs": 2} == training["recipe"]["train"]
+    assert training["recipe"]["augment"] == {"shift": 0, "flip": False, "fill": "nearest"}
     cpu = training["backend"].pop("cpu")
     assert training["backend"] == {"keras_backend": "tensorflow", "threads": 1, "threads_requested": 1, "gpu_share": None,
                                    "device": "CPU", "device_name": None}
@@ -75,7 +78,7 @@ def test_calibration_outputs(tiny_study):
 
 
 def test_robustness_outputs(tiny_study):
-    from cifarflow.corruptions import corrupt_all_severities
+    from cifarflow.evaluate.corruptions import corrupt_all_severities
 
     corruptions = yaml.safe_load(TINY_CONFIG.read_text())["corruptions"]
     with np.load(tiny_study / "results/data/test.npz") as data:
@@ -151,7 +154,7 @@ def edit_and_restore(path, snippet="\n# edited\n"):
 
 
 def test_changing_a_stage_reruns_it_and_what_follows(own_tiny_study, cifar10_archive):
-    with edit_and_restore(own_tiny_study / "workflow/cifarflow/evaluation.py"):
+    with edit_and_restore(own_tiny_study / "workflow/cifarflow/evaluate/evaluation.py"):
         jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert trained(jobs) == []
     validated = {"validate:variant=small, seed=0", "validate:variant=small_augmented, seed=1"}
@@ -159,7 +162,7 @@ def test_changing_a_stage_reruns_it_and_what_follows(own_tiny_study, cifar10_arc
     with edit_and_restore(own_tiny_study / "workflow/scripts/evaluate_test.py", "\nprint('edited')\n"):
         jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert "evaluate_test" in jobs and "select_best" not in jobs and trained(jobs) == []
-    with edit_and_restore(own_tiny_study / "workflow/cifarflow/models.py"):
+    with edit_and_restore(own_tiny_study / "workflow/cifarflow/train/models.py"):
         jobs = dry_run(own_tiny_study, cifar10_archive, TINY_CONFIG)
     assert trained(jobs) == ["train:variant=small, seed=0", "train:variant=small_augmented, seed=0",
                             "train:variant=small_augmented, seed=1"]

@@ -7,11 +7,13 @@ import pytest
 
 from archives import class_images
 from cifarflow.errors import StageError
-from cifarflow.splits import channel_stats
+from cifarflow.data.splits import channel_stats
 from cifarflow.backend import configure_training
-from cifarflow.checkpoints import Checkpoint, fingerprint
-from cifarflow.training import train_variant
+from cifarflow.train.checkpoints import Checkpoint, fingerprint
+from cifarflow.train.training import train_variant
 from floats import SUM_ULPS, approx_float32, assert_float32_close
+from cifarflow.train.recipe import recipe_of, recipe_record
+from recipes import recipe
 
 LABELS = np.arange(60) % 3
 IMAGES = class_images(LABELS, np.random.default_rng(0))
@@ -28,9 +30,10 @@ def settings(**train):
 
 
 def run(tmp_path, variant, images=IMAGES):
-    """A training as the train script runs it: the backend set up for the variant, then the recipe."""
-    return train_variant(variant, (images, LABELS), (IMAGES[:30], LABELS[:30]), 3, STATS, tmp_path / "ckpt", threads=1,
-                         device=configure_training(variant, threads=1))
+    """A training as the train script runs it: the variant's recipe, the backend set up for it, then the training."""
+    recipe = recipe_of(variant)
+    return train_variant(recipe, (images, LABELS), (IMAGES[:30], LABELS[:30]), 3, STATS, tmp_path / "ckpt", threads=1,
+                         device=configure_training(recipe, threads=1))
 
 
 def test_same_settings_give_the_same_history(tmp_path):
@@ -54,8 +57,11 @@ def test_checkpoint_after_each_epoch_is_resumed(tmp_path):
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     run(tmp_path, settings())
     data = (IMAGES, LABELS, IMAGES[:30], LABELS[:30])
-    assert Checkpoint(tmp_path / "ckpt", fingerprint(settings(), STATS, *data)).load_state() is not None
-    assert Checkpoint(tmp_path / "ckpt", fingerprint(settings(lr=5e-4), STATS, *data)).load_state() is None
+    def saved(variant):
+        return Checkpoint(tmp_path / "ckpt", fingerprint(recipe_record(recipe_of(variant)), STATS, *data)).load_state()
+
+    assert saved(settings()) is not None
+    assert saved(settings(lr=5e-4)) is None
 
 
 def test_checkpoint_of_other_data_with_the_same_size_and_statistics_is_not_resumed(tmp_path, capsys):
@@ -74,7 +80,7 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
 
 
 def test_triangular_schedule_rises_to_the_peak_then_falls():
-    from cifarflow.optimizers import Triangular
+    from cifarflow.train.optimizers import Triangular
 
     schedule = Triangular(peak=2.0, total_steps=100, peak_step=20, initial_fraction=0.2, final_fraction=0.1)
     values = [float(schedule(step)) for step in (0, 10, 20, 60, 100, 120)]
@@ -89,22 +95,23 @@ def learning_rate_at(optimizer, step: int) -> float:
 
 @pytest.mark.parametrize("epochs", [10, 30])
 def test_warmup_fraction_keeps_the_schedules_shape_when_the_epochs_change(epochs):
-    from cifarflow.optimizers import make_optimizer
+    from cifarflow.train.optimizers import make_optimizer
+    from cifarflow.train.recipe import Train
 
     train = {"optimizer": "sgd", "lr": 1.0, "epochs": epochs, "schedule": "triangular", "warmup_fraction": 0.25,
              "initial_lr_fraction": 0.2, "final_lr_fraction": 0.0}
-    optimizer = make_optimizer(train, steps_per_epoch=8)
+    optimizer = make_optimizer(Train(**train, batch_size=8, seed=0), steps_per_epoch=8)
     peak = 2 * epochs  # a quarter of 8 * epochs steps
     assert [learning_rate_at(optimizer, step) for step in (0, peak, 8 * epochs)] == approx_float32([0.2, 1.0, 0.0])
     assert learning_rate_at(optimizer, peak - 1) < 1.0
     by_epochs = {key: value for key, value in train.items() if key != "warmup_fraction"} | {"warmup_epochs": 1}
-    assert learning_rate_at(make_optimizer(by_epochs, steps_per_epoch=8), 8) == approx_float32(1.0)
+    assert learning_rate_at(make_optimizer(Train(**by_epochs, batch_size=8, seed=0), steps_per_epoch=8), 8) == approx_float32(1.0)
 
 
 def test_bias_scaled_sgd_speeds_up_batch_norm_shifts_only():
     import keras
 
-    from cifarflow.optimizers import BiasScaledSGD
+    from cifarflow.train.optimizers import BiasScaledSGD
 
     def one_step(optimizer):
         keras.utils.set_random_seed(0)
@@ -149,7 +156,7 @@ def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, monkey
 def test_a_kill_between_writing_the_model_and_its_state_resumes_the_last_complete_epoch(tmp_path, monkeypatch):
     """Killed after epoch 2's model file is written but before its state: the checkpoint still holds epoch 1
     (model and state together), and the resumed run ends exactly where an uninterrupted one does."""
-    from cifarflow import checkpoints
+    from cifarflow.train import checkpoints
 
     _, uninterrupted, _, checkpoint = run(tmp_path, settings(epochs=3))
     checkpoint.clear()
@@ -187,10 +194,10 @@ def test_bfloat16_only_where_the_hardware_computes_it():
 def test_batchnorm_recalibration_uses_the_final_weights_statistics():
     import keras
 
-    from cifarflow.models import build_model
-    from cifarflow.training import recalibrate_batchnorm
+    from cifarflow.train.models import build_model
+    from cifarflow.train.training import recalibrate_batchnorm
 
-    model = build_model({"arch": "whitened_cnn", "arch_options": {"widths": [8, 16, 16]}}, 3, STATS["mean"], STATS["std"],
+    model = build_model(recipe(arch="whitened_cnn", arch_options={"widths": [8, 16, 16]}), 3, STATS["mean"], STATS["std"],
                         IMAGES.shape[1:])
     first = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
     first.moving_mean.assign(np.full(first.moving_mean.shape, 7.0, "float32"))  # stale statistics

@@ -18,10 +18,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = ["statistics", "calibration", "splits", "archive", "corruptions", "selection", "costs"]
+MODULES = ["select.statistics", "evaluate.calibration", "data.splits", "data.archive", "evaluate.corruptions", "select.selection",
+           "costs"]
+MUTATED_FILES = [f"src/cifarflow/{module.replace('.', '/')}.py" for module in MODULES]
 # Their unit tests: no Snakemake run, no tiny study, nothing in a subprocess (a subprocess imports the package
 # unmutated, and the scratch folder has no workflow/ to run in).
-TESTS = [f"tests/test_{module}.py" for module in MODULES] + ["tests/test_properties.py"]
+TESTS = [f"tests/test_{module.rsplit('.', 1)[-1]}.py" for module in MODULES] + ["tests/test_properties.py"]
 NOT_UNIT_TESTS = [
     "tests/test_statistics.py::test_the_statistics_import_no_deep_learning_framework",  # a subprocess
     "tests/test_archive.py::test_a_decompression_bomb_is_refused_at_its_header_in_bounded_memory",  # a subprocess
@@ -43,7 +45,7 @@ def setup_cfg() -> str:
         "[mutmut]\n"
         "source_paths = src/cifarflow\n"
         f"also_copy ={listed(ALSO_COPIED)}\n"
-        f"only_mutate ={listed(f'src/cifarflow/{module}.py' for module in MODULES)}\n"
+        f"only_mutate ={listed(MUTATED_FILES)}\n"
         f"pytest_add_cli_args_test_selection ={listed(selection)}\n"
         # one process per mutant is mutmut's own parallelism
         "pytest_add_cli_args =\n    -p no:xdist\n    -p no:cacheprovider\n"
@@ -75,7 +77,7 @@ def kill_rates(results: str) -> tuple[dict[str, collections.Counter], list[str]]
     """Per module: a count of its mutants by status, and the names of those not killed."""
     counts, alive = collections.defaultdict(collections.Counter), []
     for line in results.splitlines():
-        found = re.match(r"\s*(cifarflow\.(\w+)\.\S+): (.+)$", line)
+        found = re.match(rf"\s*(cifarflow\.({'|'.join(map(re.escape, MODULES))})\.\S+): (.+)$", line)
         if found:
             name, module, status = found.groups()
             counts[module][status] += 1
@@ -97,11 +99,11 @@ def main() -> int:
         return run.returncode
     results = mutmut(args.scratch, "results", "--all", "true", capture_output=True, check=True).stdout
     counts, alive = kill_rates(results)
-    print("\nmodule        killed/total")
+    print("\nmodule               killed/total")
     for module in MODULES:
         total = sum(counts[module].values())
         killed = sum(counts[module][status] for status in KILLED)
-        print(f"{module:<13} {killed:>4}/{total:<4} {100 * killed / max(total, 1):5.1f} %")
+        print(f"{module:<20} {killed:>4}/{total:<4} {100 * killed / max(total, 1):5.1f} %")
     print("\nnot killed:" if alive else "\nevery mutant killed", *alive, sep="\n  ")
     return 0
 

@@ -19,10 +19,10 @@ echo "$sha  $archive" | sha256sum -c -
 python3 - "$archive" "$data" <<'PY'
 import sys, time
 from pathlib import Path
-from cifarflow.archive import load_batches
-from cifarflow.datasets import get_dataset
+from cifarflow.data.archive import load_batches
+from cifarflow.data.datasets import get_dataset
 from cifarflow.fileio import save_json, save_npz
-from cifarflow.splits import channel_stats, split_batches
+from cifarflow.data.splits import channel_stats, split_batches
 started = time.monotonic()
 spec = get_dataset("cifar10")
 batches, names = load_batches(Path(sys.argv[1]), spec)
@@ -34,7 +34,7 @@ for split, batch in split_batches(batches, spec, ["data_batch_1"], 0).items():
 save_json(out / "classes.json", names)
 print(f"splits ready in {time.monotonic() - started:.1f} s")
 PY
-bench="python3 -m cifarflow.bench --config $here/config.yaml --data $data ${epochs:+--epochs $epochs} --threads 4"
+bench="python3 $here/workflow/bench/bench.py --config $here/config.yaml --data $data ${epochs:+--epochs $epochs} --threads 4"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 $bench --variants fast94 fast --target 0.94 --json "$out/fast.json" --log "$out/fast.log"
 seed="model1 model2 model3 model3_l2_0 model3_l2_5e-5 model3_l2_5e-4 model3_l2_0.05 model3_dropout model3_l2_5e-4_dropout"

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from cifarflow.bench import machine
+from bench import machine
 from cifarflow.config import variant_settings
-from cifarflow.live import LiveView
-from cifarflow.splits import channel_stats
+from cifarflow.train.live import LiveView
+from cifarflow.data.splits import channel_stats
 from cifarflow.backend import configure_training
-from cifarflow.training import train_variant
+from cifarflow.train.recipe import recipe_of, recipe_record
+from cifarflow.train.training import train_variant
 
 
 class EveryOtherEpoch(LiveView):
@@ -47,14 +48,15 @@ def main() -> None:
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
     settings = variant_settings(config, "model3")
     settings["train"]["epochs"] = args.epochs
+    recipe = recipe_of(settings)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(args.images + 1000, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, size=len(images))
     train, val = (images[:args.images], labels[:args.images]), (images[args.images:], labels[args.images:])
     with tempfile.TemporaryDirectory() as folder:
-        view = EveryOtherEpoch(Path(folder) / "tensorboard/model3", Path(folder) / "model3.png", settings)
-        train_variant(settings, train, val, 10, channel_stats(train[0]), Path(folder) / "ckpt", args.threads, live=view,
-                      device=configure_training(settings, args.threads))
+        view = EveryOtherEpoch(Path(folder) / "tensorboard/model3", Path(folder) / "model3.png", recipe_record(recipe))
+        train_variant(recipe, train, val, 10, channel_stats(train[0]), Path(folder) / "ckpt", args.threads, live=view,
+                      device=configure_training(recipe, args.threads))
     print(f"\n{machine()}, {args.threads} thread(s), model 3, {args.images} training + 1000 validation images")
     for clock, name in ((0, "wall"), (1, "CPU")):  # CPU: this process's CPU time, less disturbed by other load
         cycles = {True: [], False: []}

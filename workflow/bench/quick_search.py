@@ -4,7 +4,7 @@
         --widths 32,64,64 48,96,96 --batch-size 256 512 --epochs 3 4 --lr 0.4 0.6 --json search.json
 
 Every combination of the given values becomes a candidate variant (the base variant of config.yaml with those
-settings); `python -m cifarflow.bench` trains them one after another in one run, and the table lists them by the
+settings); `workflow/bench/bench.py` trains them one after another in one run, and the table lists them by the
 training time at which their validation accuracy first reached the target, with the test accuracy at that epoch
 (the seed's protocol). Candidates that never reach it come last, by final validation accuracy.
 This is a measurement script: run it on an otherwise idle machine and state its CPU with the figures.
@@ -63,7 +63,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         search_config, results = Path(folder) / "search.yaml", Path(args.json or Path(folder) / "search.json")
         search_config.write_text(yaml.safe_dump(config, sort_keys=False))
-        subprocess.run([sys.executable, "-m", "cifarflow.bench", "--config", str(search_config), "--data", args.data,
+        bench = Path(__file__).with_name("bench.py")
+        subprocess.run([sys.executable, str(bench), "--config", str(search_config), "--data", args.data,
                         "--variants", *config["variants"], "--target", str(args.target), "--threads", str(args.threads),
                         "--json", str(results), "--log", str(results.with_suffix(".log"))], check=True)
         rows = json.loads(results.read_text())["results"]

@@ -15,7 +15,7 @@ import tracemalloc
 
 import numpy as np
 
-from cifarflow.statistics import Runs, compare_all
+from cifarflow.select.statistics import Runs, compare_all
 
 
 def synthetic_runs(variants: int, seeds: int, images: int, classes: int) -> dict[str, Runs]:

@@ -217,10 +217,10 @@ def configure_backend(threads: int, seed: int, deterministic: bool, mixed_precis
     return device
 
 
-def configure_training(settings: dict, threads: int) -> str:
-    """``configure_backend`` with a variant's seed, determinism and precision; returns the device ('GPU' or 'CPU')."""
-    train = settings["train"]
-    return configure_backend(threads, train["seed"], settings.get("deterministic", True), train.get("mixed_precision", False))
+def configure_training(recipe, threads: int) -> str:
+    """``configure_backend`` with a training recipe's seed, determinism and precision; returns the device ('GPU' or
+    'CPU')."""
+    return configure_backend(threads, recipe.train.seed, recipe.deterministic, recipe.train.mixed_precision)
 
 
 def software_versions() -> dict:

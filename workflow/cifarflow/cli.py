@@ -127,7 +127,7 @@ class Progress:
 def predict_command(args) -> int:
     import numpy as np
 
-    from . import predict
+    from .export import predict
 
     if args.top_k < 1 or args.batch_size < 1:
         print("cifarflow predict: --top-k and --batch-size must be at least 1", file=sys.stderr)

@@ -11,36 +11,44 @@ from pathlib import Path
 PACKAGE = "cifarflow"
 
 
+def _module_file(name: str, package_dir: Path) -> Path | None:
+    """The file of the package's module ``name`` (``cifarflow.train.models``), or of its subpackage's ``__init__.py``."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE or len(parts) == 1:
+        return None
+    path = package_dir.joinpath(*parts[1:])
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def _imported_modules(source: Path, package_dir: Path) -> set[Path]:
     """The files of the package's modules, and of the script's sibling modules, that ``source`` imports anywhere in
     its body (imports inside functions included)."""
     tree = ast.parse(source.read_text(), filename=str(source))
-    in_package = source.parent == package_dir
+    in_package = package_dir in source.parents
+    # the package ``from .x import y`` starts from, one folder up for each further dot
+    home = [PACKAGE, *source.parent.relative_to(package_dir).parts] if in_package else []
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level and in_package:  # from . import x / from .x import y
-                base = node.module or ""
-                names = [base] if base else []
-                names += [f"{base}.{alias.name}".lstrip(".") for alias in node.names]
-                names = [f"{PACKAGE}.{name}" for name in names]
+            if node.level and in_package:  # from . import x / from ..x import y
+                base = ".".join(home[:len(home) - node.level + 1] + ([node.module] if node.module else []))
             elif node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+                base = node.module
             else:
                 continue
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
         else:
             continue
         for name in names:
-            parts = name.split(".")
-            if parts[0] == PACKAGE and len(parts) > 1:
-                candidate = package_dir / f"{parts[1]}.py"
-            elif not in_package and len(parts) == 1:
-                candidate = source.parent / f"{parts[0]}.py"  # a helper beside the script, e.g. stage.py
-            else:
-                continue
-            if candidate.exists() and candidate != source:
+            candidate = _module_file(name, package_dir)
+            if candidate is None and not in_package and "." not in name:
+                candidate = source.parent / f"{name}.py"  # a helper beside the script, e.g. stage.py
+            if candidate is not None and candidate.exists() and candidate != source:
                 found.add(candidate)
     return found
 
@@ -56,7 +64,7 @@ def affects_results(module: Path) -> bool:
 
 def package_modules(script: Path, package_dir: Path) -> list[Path]:
     """Every module ``script`` reaches through its imports (the package's, and helpers beside the script), sorted;
-    the package's ``__init__.py`` too, as Python runs it before any of its modules."""
+    the ``__init__.py`` of the packages they are in too."""
     script, package_dir = Path(script), Path(package_dir)
     seen: set[Path] = set()
     todo = [script]
@@ -65,6 +73,11 @@ def package_modules(script: Path, package_dir: Path) -> list[Path]:
             if affects_results(module):
                 seen.add(module)
                 todo.append(module)
-    if any(module.parent == package_dir for module in seen) and (package_dir / "__init__.py").exists():
-        seen.add(package_dir / "__init__.py")
+    # Python runs the ``__init__.py`` of every package above a module before the module
+    for module in list(seen):
+        for folder in module.parents:
+            if folder != package_dir and package_dir not in folder.parents:
+                break
+            if (folder / "__init__.py").exists():
+                seen.add(folder / "__init__.py")
     return sorted(seen)

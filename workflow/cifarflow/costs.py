@@ -9,8 +9,9 @@ what else runs, and the per-epoch validation is left out.
 from dataclasses import dataclass
 
 from .config import all_variants, variant_seeds
-from .datasets import DatasetSpec, dataset_of
+from .data.datasets import DatasetSpec, dataset_of
 from .status import duration_text
+from .train.recipe import Recipe, recipe_of
 
 
 @dataclass(frozen=True)
@@ -52,26 +53,26 @@ def training_split_size(spec: DatasetSpec, validation_batches: list[str], valida
     return len(set(spec.train_batches) - set(validation_batches)) * spec.max_batch_images
 
 
-def training_images(settings: dict, split_size: int) -> int:
+def training_images(recipe: Recipe, split_size: int) -> int:
     """Images a training sees: its epochs of its first ``max_train_images`` training images (all when unset)."""
-    return settings["train"]["epochs"] * min(settings.get("max_train_images") or split_size, split_size)
+    return recipe.train.epochs * min(recipe.max_train_images or split_size, split_size)
 
 
-def throughput(settings: dict) -> Throughput:
-    arch = settings["arch"]
-    if arch == "whitened_cnn" and settings.get("arch_options", {}).get("stem_stride", 1) == 2:
+def throughput(recipe: Recipe) -> Throughput:
+    arch = recipe.arch
+    if arch == "whitened_cnn" and recipe.arch_options.get("stem_stride") == 2:
         arch = "whitened_cnn/stem_stride_2"  # a quarter of the feature map: several times faster
     return THROUGHPUT.get(arch, UNMEASURED)
 
 
-def cpu_seconds(settings: dict, split_size: int, threads: int) -> float:
+def cpu_seconds(recipe: Recipe, split_size: int, threads: int) -> float:
     """A training's time on ``threads`` CPU cores: the throughput scales with the cores (two one-thread trainings on
     2 cores ran as fast as one two-thread training, docs/measurements.md)."""
-    return training_images(settings, split_size) / (throughput(settings).cpu * threads / MEASURED_CORES)
+    return training_images(recipe, split_size) / (throughput(recipe).cpu * threads / MEASURED_CORES)
 
 
-def gpu_seconds(settings: dict, split_size: int) -> float:
-    return training_images(settings, split_size) / throughput(settings).gpu
+def gpu_seconds(recipe: Recipe, split_size: int) -> float:
+    return training_images(recipe, split_size) / throughput(recipe).gpu
 
 
 def wall_seconds(durations: list[float], at_once: int) -> float:
@@ -101,21 +102,21 @@ def cost_message(config: dict, machine: Machine, pending: list[tuple[str, int]])
     spec = dataset_of(config)
     split_size = training_split_size(spec, config["validation_batches"], config.get("validation_size", 0))
     variants = all_variants(config)
-    settings = [variants[name] for name, _ in pending]
+    recipes = [recipe_of(variants[name]) for name, _ in pending]
     todo = f"cifarflow: {len(pending)} of {total} trainings to do, roughly"
     if not machine.local:
         if machine.train_gpus:
-            seconds = sum(gpu_seconds(each, split_size) for each in settings)
+            seconds = sum(gpu_seconds(each, split_size) for each in recipes)
             return f"{todo} {duration_text(seconds)} of GPU time on the cluster (one GPU each; {ROUGHLY})."
-        seconds = sum(cpu_seconds(each, split_size, machine.train_threads) for each in settings)
+        seconds = sum(cpu_seconds(each, split_size, machine.train_threads) for each in recipes)
         return f"{todo} {duration_text(seconds)} of CPU time on the cluster ({machine.train_threads} cores each; {ROUGHLY})."
     if machine.gpus:
         at_once = machine.gpus * machine.shares_per_gpu
-        seconds = wall_seconds([gpu_seconds(each, split_size) for each in settings], at_once)
+        seconds = wall_seconds([gpu_seconds(each, split_size) for each in recipes], at_once)
         return (f"{todo} {duration_text(seconds)} on this machine's {machine.gpus} GPU(s) "
                 f"({machine.shares_per_gpu} trainings per GPU at once; {ROUGHLY}).")
     threads = max(1, min(machine.train_threads, machine.cores))
-    seconds = wall_seconds([cpu_seconds(each, split_size, threads) for each in settings], machine.cores // threads)
+    seconds = wall_seconds([cpu_seconds(each, split_size, threads) for each in recipes], machine.cores // threads)
     cores = f"{machine.cores} core{'s' if machine.cores != 1 else ''}"
     message = f"{todo} {duration_text(seconds)} on this machine's CPU ({cores}; no GPU found; {ROUGHLY})."
     if seconds > CPU_STUDY_SECONDS:

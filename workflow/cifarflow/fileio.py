@@ -1,6 +1,7 @@
 """Small file helpers shared by every stage: JSON and ``.npz`` files, written atomically so that an interrupted
-write never looks complete."""
+write never looks complete; the split files (``images`` and ``labels``) and the digest of their images."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,3 +33,16 @@ def save_json(path: Path, data) -> None:
 
 def load_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as data:
+        return data["images"], data["labels"]
+
+
+def image_digest(images: np.ndarray) -> str:
+    """SHA-256 of the images, their shape and order included: two sets of predictions with the same digest were made
+    on the very same images in the same order."""
+    digest = hashlib.sha256(str(images.shape).encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()

@@ -37,7 +37,7 @@ class Training:
 def checkpoint_state_file(folder: Path) -> Path | None:
     """Where a training's checkpoint keeps the state of its newest epoch (``epochs_done``, ``history``), if it has
     one: the Checkpoint class knows."""
-    from .checkpoints import Checkpoint
+    from .train.checkpoints import Checkpoint
 
     return Checkpoint(folder, key="").latest_state_file()
 

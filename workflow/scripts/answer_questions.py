@@ -4,7 +4,7 @@ import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.questions import answer_questions
+    from cifarflow.select.questions import answer_questions
 
     answers = answer_questions(snakemake.params.questions, pd.read_csv(snakemake.input.pairs))
     answers.to_csv(snakemake.output.questions, index=False)

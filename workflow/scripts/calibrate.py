@@ -3,7 +3,7 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_npz, save_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.calibration import TEMPERATURE_RANGE, calibrate
+    from cifarflow.evaluate.calibration import TEMPERATURE_RANGE, calibrate
 
     stored = load_npz(snakemake.input.predictions)
     result = calibrate(stored["labels"], stored["probabilities"], snakemake.params.bins)

@@ -4,11 +4,10 @@ import numpy as np
 
 import stage  # noqa: F401
 from cifarflow.runlog import logged
-from cifarflow.fileio import save_npz
-from cifarflow.splits import load_split
+from cifarflow.fileio import load_split, save_npz
 
 with logged(snakemake.log[0]):
-    from cifarflow.corruptions import SEVERITIES, corrupt_all_severities
+    from cifarflow.evaluate.corruptions import SEVERITIES, corrupt_all_severities
 
     name, count = snakemake.wildcards.corruption, snakemake.params.images
     images, labels = load_split(snakemake.input.test)

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import stage  # noqa: F401
-from cifarflow.download import fetch_archive
+from cifarflow.data.download import fetch_archive
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):

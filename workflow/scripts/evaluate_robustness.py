@@ -6,15 +6,14 @@ import pandas as pd
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.fileio import load_json, load_npz, save_json
-from cifarflow.splits import load_split
+from cifarflow.fileio import load_json, load_npz, load_split, save_json
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)
     import keras
 
-    from cifarflow.evaluation import calibrated_probabilities
-    from cifarflow.robustness import robustness_summary, score_corruption
+    from cifarflow.evaluate.evaluation import calibrated_probabilities
+    from cifarflow.evaluate.robustness import robustness_summary, score_corruption
 
     bins = snakemake.params.bins
     selection = load_json(snakemake.input.selection)

@@ -5,15 +5,14 @@ import pandas as pd
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.fileio import load_json, save_json
-from cifarflow.splits import load_split
+from cifarflow.fileio import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)
     import keras
 
-    from cifarflow.calibration import calibration_metrics, reliability_record
-    from cifarflow.evaluation import calibrated_probabilities, seed_spread, test_report
+    from cifarflow.evaluate.calibration import calibration_metrics, reliability_record
+    from cifarflow.evaluate.evaluation import calibrated_probabilities, seed_spread, test_report
 
     out, bins = snakemake.output, snakemake.params.bins
     selection = load_json(snakemake.input.selection)

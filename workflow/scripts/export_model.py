@@ -3,13 +3,12 @@ from pathlib import Path
 import stage  # noqa: F401
 from cifarflow.backend import software_versions, use_tensorflow
 from cifarflow.runlog import logged
-from cifarflow.fileio import load_json, save_json
-from cifarflow.splits import load_split
+from cifarflow.fileio import load_json, load_split, save_json
 
 with logged(snakemake.log[0]):
     use_tensorflow("the SavedModel and LiteRT export")
-    from cifarflow.export import export_metadata, export_model
-    from cifarflow.modelcard import export_readme
+    from cifarflow.export.export import export_metadata, export_model
+    from cifarflow.export.readme import export_readme
 
     out = snakemake.output
     selection = load_json(snakemake.input.selection)

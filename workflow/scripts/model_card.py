@@ -7,7 +7,7 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.modelcard import model_card, split_summary, to_html, validation_description
+    from cifarflow.report.modelcard import model_card, split_summary, to_html
 
     inp, p = snakemake.input, snakemake.params
     selection = load_json(inp.selection)
@@ -15,9 +15,7 @@ with logged(snakemake.log[0]):
     training = next(path for path in inp.trainings if Path(path).parent.as_posix().endswith(exported))
     card = model_card(
         dataset=p.dataset,
-        label_mode=p.label_mode,
         source=p.source,
-        validation=validation_description(p.dataset, p.validation_batches, p.validation_size),
         splits=split_summary({"train": inp.train, "validation": inp.val, "test": inp.test}),
         stats=load_json(inp.stats),
         classes=load_json(inp.classes),

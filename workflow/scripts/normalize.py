@@ -1,11 +1,11 @@
 import numpy as np
 
 import stage  # noqa: F401
-from cifarflow.archive import Batch
-from cifarflow.datasets import get_dataset
+from cifarflow.data.archive import Batch
+from cifarflow.data.datasets import get_dataset
 from cifarflow.runlog import logged
-from cifarflow.fileio import save_json, save_npz
-from cifarflow.splits import channel_stats, load_split, split_batches
+from cifarflow.fileio import load_split, save_json, save_npz
+from cifarflow.data.splits import channel_stats, split_batches
 
 with logged(snakemake.log[0]):
     p = snakemake.params

@@ -1,10 +1,10 @@
 # The script of every report rule that names a figure function (report_rule(..., plot=...)): the function's inputs
-# read by file type, its returned figures and tables written to the rule's outputs (cifarflow.figureio).
+# read by file type, its returned figures and tables written to the rule's outputs (cifarflow.report.figureio).
 import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.figureio import draw
+    from cifarflow.report.figureio import draw
 
     params = dict(snakemake.params.items())
     plot, read = params.pop("plot"), params.pop("read")

@@ -5,8 +5,8 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.figures import reliability_diagrams, reliability_panel
-    from cifarflow.tables import calibration_html, calibration_table
+    from cifarflow.report.figures import reliability_diagrams, reliability_panel
+    from cifarflow.report.tables import calibration_html, calibration_table
 
     calibrations = [load_json(path) for path in snakemake.input.calibrations]
     # a diagram per variant, its seeds' images pooled; each seed is a row of the table

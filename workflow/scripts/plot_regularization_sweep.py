@@ -5,12 +5,12 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.figures import regularization_sweep
-    from cifarflow.tables import histories_by_variant, sweep_table, variant_of
+    from cifarflow.report.figures import regularization_sweep
+    from cifarflow.report.tables import histories_by_variant, sweep_table, variant_of
 
     settings = {}
-    for path in snakemake.input.summaries:  # the variant's settings, whichever seed trained them
-        values = load_json(path)["settings"]
+    for path in snakemake.input.summaries:  # the variant's recipe, whichever seed trained it
+        values = load_json(path)["recipe"]
         values["train"].pop("seed", None)
         settings[variant_of(path)] = values
     histories = histories_by_variant(snakemake.input.histories)

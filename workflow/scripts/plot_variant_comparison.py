@@ -7,8 +7,8 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.figures import variant_comparison
-    from cifarflow.tables import variants_html
+    from cifarflow.report.figures import variant_comparison
+    from cifarflow.report.tables import variants_html
 
     table = pd.read_csv(snakemake.input.table)
     selected = load_json(snakemake.input.selection)["variant"]

@@ -6,7 +6,7 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json, load_npz, save_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.selection import select
+    from cifarflow.select.selection import select
 
     params, out = snakemake.params, snakemake.output
     metrics = [load_json(path) for path in snakemake.input.metrics]

@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import stage  # noqa: F401
-from cifarflow.archive import load_batches
-from cifarflow.datasets import get_dataset
+from cifarflow.data.archive import load_batches
+from cifarflow.data.datasets import get_dataset
 from cifarflow.runlog import logged
 from cifarflow.fileio import save_json
-from cifarflow.splits import save_batch
+from cifarflow.data.splits import save_batch
 
 with logged(snakemake.log[0]):
     spec = get_dataset(snakemake.params.dataset, snakemake.config.get("datasets"))  # described in the config, or a known one

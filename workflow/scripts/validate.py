@@ -3,14 +3,13 @@ import pandas as pd
 import stage  # noqa: F401
 from cifarflow.backend import use_backend
 from cifarflow.runlog import logged
-from cifarflow.fileio import load_json, save_json, save_npz
-from cifarflow.splits import image_digest, load_split
+from cifarflow.fileio import image_digest, load_json, load_split, save_json, save_npz
 
 with logged(snakemake.log[0]):
     use_backend(snakemake.params.keras_backend)
     import keras
 
-    from cifarflow.evaluation import predict_probabilities, validation_metrics
+    from cifarflow.evaluate.evaluation import predict_probabilities, validation_metrics
 
     images, labels = load_split(snakemake.input.val)
     model = keras.models.load_model(snakemake.input.model, compile=False)

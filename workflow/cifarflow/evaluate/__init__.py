@@ -1,0 +1,1 @@
+"""The evaluation stage: scores, test-time augmentation, calibration, corruptions and robustness."""

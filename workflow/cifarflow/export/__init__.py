@@ -1,0 +1,1 @@
+"""The export stage: the exported model files and the predict command."""

@@ -1,0 +1,61 @@
+"""The files of a report rule that names a figure function (``report_rule(..., plot=...)``): its inputs read by
+file type, the function called, what it returns written to the outputs.
+
+A figure function in ``figures`` takes the rule's named inputs and its params as keyword arguments and returns what
+the outputs hold: one value for a rule with one output, else a dict by output name. A matplotlib figure is saved as
+PNG, a DataFrame is written as CSV without its index, text is written as it is.
+
+Inputs are read by file type: ``.csv`` a DataFrame, ``.json`` what it holds, ``.npz`` a dict of its arrays; a list
+of paths, a list of those. An input that needs another reader names one of ``READERS`` in the row
+(``read={"confusion": "indexed_csv"}``); that reader gets the input as the rule has it, one path or the list.
+"""
+
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import figures
+from ..fileio import load_json, load_npz
+from .tables import read_benchmarks
+
+
+READERS = {
+    "csv": pd.read_csv,
+    "json": load_json,
+    "npz": load_npz,
+    "indexed_csv": partial(pd.read_csv, index_col=0),  # the first column is the index (row labels)
+    "benchmarks": read_benchmarks,  # benchmark files, one table row each
+}
+
+
+def read_input(value, reader: str | None = None):
+    if reader:
+        return READERS[reader](value)
+    if isinstance(value, (str, Path)):
+        return READERS[Path(value).suffix.lstrip(".")](value)
+    return [read_input(path) for path in value]
+
+
+def write_output(value, path) -> None:
+    if isinstance(value, Figure):
+        figures.save(value, path)
+    elif isinstance(value, pd.DataFrame):
+        value.to_csv(path, index=False)
+        print(value.to_string(index=False))
+    elif isinstance(value, str):
+        Path(path).write_text(value)
+    else:
+        raise TypeError(f"{path}: a figure function returns figures, DataFrames or text, not {type(value).__name__}")
+
+
+def draw(plot: str, inputs: dict, outputs: dict, params: dict, read: dict[str, str]) -> None:
+    """Calls ``figures.<plot>`` with the inputs, read, and the params, and writes what it returns to the outputs."""
+    drawn = getattr(figures, plot)(**{name: read_input(value, read.get(name)) for name, value in inputs.items()}, **params)
+    if not isinstance(drawn, dict) and len(outputs) == 1:
+        drawn = {name: drawn for name in outputs}
+    if not isinstance(drawn, dict) or set(drawn) != set(outputs):
+        raise ValueError(f"figures.{plot} returns one value per output, by output name: {sorted(outputs)}")
+    for name, path in outputs.items():
+        write_output(drawn[name], path)
