@@ -2,9 +2,10 @@
 # predicts). Each rule is one report_rule(...) row: its name, inputs, outputs (figures are figure(...) outputs with a
 # caption in workflow/report/) and params; settings that only change the report live under config["report"], so
 # editing them reruns report rules only. A row with plot="<function>" needs no script of its own: the generic
-# workflow/scripts/plot.py calls that function of workflow/cifarflow/report/figures.py with the inputs, read by file type
-# (read={...} names another reader), and the params, and writes what it returns to the outputs. Adding a figure:
-# its function in figures.py, a row here and its caption (docs/extending.md). The rows that still run a script of
+# workflow/scripts/plot.py calls the function registered under that name (@registered, in the module of its report
+# category under workflow/cifarflow/report/figures/) with the inputs, read by file type (read={...} names another
+# reader), and the params, and writes what it returns to the outputs. Adding a figure: its function in its
+# category's module, a row here and its caption (docs/extending.md). The rows that still run a script of
 # their own (plot_learning_curves, plot_all_learning_curves, plot_variant_comparison, plot_regularization_sweep,
 # plot_calibration, layer_table, rule_graph and the notebook's) move to plot= later.
 

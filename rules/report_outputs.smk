@@ -32,8 +32,8 @@ def report_rule(name, input, output, params=None, plot=None, read=None, script_n
     `code` inputs, logs to logs/<name>.log and benchmarks to benchmarks/<name>.tsv (a folder per variant where the
     outputs have one), and adds its outputs to REPORT_TARGETS.
 
-    With `plot`, the script is the generic workflow/scripts/plot.py: it calls the function `plot` of
-    workflow/cifarflow/report/figures.py with the inputs (read by file type; `read` names another reader of an input, see
+    With `plot`, the script is the generic workflow/scripts/plot.py: it calls the figure function registered as `plot`
+    (workflow/cifarflow/report/figures/) with the inputs (read by file type; `read` names another reader of an input, see
     cifarflow/report/figureio.py) and the params, and writes what the function returns to the outputs. Without it, the
     script is workflow/scripts/<script_name, by default name>.py. A figure rule (its script is plot.py or plot_*.py)
     is a local rule: on a cluster it runs where Snakemake runs."""

@@ -87,7 +87,7 @@ def test_editing_a_module_that_training_reaches_only_indirectly_retrains(own_tin
 
 
 def test_editing_a_report_module_trains_and_evaluates_nothing(own_tiny_study, cifar10_archive):
-    jobs = planned_after_editing(own_tiny_study, "report/figures.py", cifar10_archive)
+    jobs = planned_after_editing(own_tiny_study, "report/figures/test.py", cifar10_archive)
     assert "plot_confusion_matrix" in jobs
     assert not [job for job in jobs if job.split(":")[0] in ("train", "validate", "select_best", "evaluate_test")]
 

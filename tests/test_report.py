@@ -329,7 +329,7 @@ def test_report_tables_and_the_model_card_are_pages_of_one_style():
 
 
 def test_rule_graph_is_parsed_and_layered():
-    from cifarflow.report.figures import _layers, parse_dot
+    from cifarflow.report.figures.pipeline import _layers, parse_dot
 
     nodes, edges = parse_dot(RULE_GRAPH)
     assert [node["label"] for node in nodes.values()] == ["all", "train", "normalize"]
@@ -364,7 +364,8 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from cifarflow.report import figures
+    from cifarflow.report.figures import beyond_accuracy, pipeline, selection, training
+    from cifarflow.report.figures.style import FIGURES
     from cifarflow.evaluate.calibration import calibrate
     from cifarflow.evaluate.evaluation import test_report
     from cifarflow.report.figureio import write_output
@@ -397,27 +398,27 @@ def test_figures_draw_from_synthetic_results(tmp_path):
                          "max_rss_mb": [800.0, 820.0, float("nan")]})
 
     saved = {  # functions that save to the path given
-        "curves": lambda p: figures.learning_curves(histories["a"], "a", p),
-        "all_curves": lambda p: figures.all_learning_curves(histories, "b", p),
-        "comparison": lambda p: figures.variant_comparison(table, "b", p),
-        "sweep": lambda p: figures.regularization_sweep(sweep_table(settings, histories), histories, "b", p),
-        "reliability": lambda p: figures.reliability_diagrams(reliability_panels, p, "reliability"),
-        "rule_graph": lambda p: figures.rule_graph(RULE_GRAPH, p),
+        "curves": lambda p: training.learning_curves(histories["a"], "a", p),
+        "all_curves": lambda p: training.all_learning_curves(histories, "b", p),
+        "comparison": lambda p: selection.variant_comparison(table, "b", p),
+        "sweep": lambda p: selection.regularization_sweep(sweep_table(settings, histories), histories, "b", p),
+        "reliability": lambda p: beyond_accuracy.reliability_diagrams(reliability_panels, p, "reliability"),
+        "rule_graph": lambda p: pipeline.rule_graph(RULE_GRAPH, p),
     }
     for name, draw in saved.items():
         draw(tmp_path / f"{name}.png")
         assert_png(tmp_path / f"{name}.png")
     returned = {  # functions that report rules name (plot=...): they return their figures (and tables)
-        "counts": figures.class_counts(classes, train=split, test={"labels": labels[:30]}),
-        "samples": figures.sample_images(split, classes, 3),
-        "confusion": figures.confusion_matrix(result["confusion_matrix"]),
-        "class_metrics": figures.class_metrics(result["classification_report"]),
-        "test_samples": figures.test_samples(split, result["predictions"], 4),
-        "pairs": figures.confused_pairs(result["confusion_matrix"], result["predictions"], split, 3),
-        "no_pairs": figures.confused_pairs(no_mistakes, result["predictions"], split, 3),
-        "test_reliability": figures.test_reliability(test_metrics),
-        "robustness": figures.robustness(corrupted, {"clean_accuracy": 0.9, "clean_ece": 0.05}),
-        "job_costs": figures.job_costs(jobs),
+        "counts": FIGURES["class_counts"](classes, train=split, test={"labels": labels[:30]}),
+        "samples": FIGURES["sample_images"](split, classes, 3),
+        "confusion": FIGURES["confusion_matrix"](result["confusion_matrix"]),
+        "class_metrics": FIGURES["class_metrics"](result["classification_report"]),
+        "test_samples": FIGURES["test_samples"](split, result["predictions"], 4),
+        "pairs": FIGURES["confused_pairs"](result["confusion_matrix"], result["predictions"], split, 3),
+        "no_pairs": FIGURES["confused_pairs"](no_mistakes, result["predictions"], split, 3),
+        "test_reliability": FIGURES["test_reliability"](test_metrics),
+        "robustness": FIGURES["robustness"](corrupted, {"clean_accuracy": 0.9, "clean_ece": 0.05}),
+        "job_costs": FIGURES["job_costs"](jobs),
     }
     assert len(returned["no_pairs"]["table"]) == 0
     for name, drawn in returned.items():

@@ -62,22 +62,22 @@ def affects_results(module: Path) -> bool:
     return True
 
 
+def _package_inits(module: Path, package_dir: Path) -> set[Path]:
+    """The ``__init__.py`` of every package above ``module`` in the package, which Python runs before the module."""
+    folders = [folder for folder in module.parents if folder == package_dir or package_dir in folder.parents]
+    return {folder / "__init__.py" for folder in folders if (folder / "__init__.py").exists()}
+
+
 def package_modules(script: Path, package_dir: Path) -> list[Path]:
     """Every module ``script`` reaches through its imports (the package's, and helpers beside the script), sorted;
-    the ``__init__.py`` of the packages they are in too."""
+    the ``__init__.py`` of the packages they are in too, and what those import."""
     script, package_dir = Path(script), Path(package_dir)
     seen: set[Path] = set()
     todo = [script]
     while todo:
         for module in _imported_modules(todo.pop(), package_dir) - seen:
             if affects_results(module):
-                seen.add(module)
-                todo.append(module)
-    # Python runs the ``__init__.py`` of every package above a module before the module
-    for module in list(seen):
-        for folder in module.parents:
-            if folder != package_dir and package_dir not in folder.parents:
-                break
-            if (folder / "__init__.py").exists():
-                seen.add(folder / "__init__.py")
+                for reached in ({module} | _package_inits(module, package_dir)) - seen:
+                    seen.add(reached)
+                    todo.append(reached)
     return sorted(seen)

@@ -5,7 +5,7 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.report.figures import reliability_diagrams, reliability_panel
+    from cifarflow.report.figures.beyond_accuracy import reliability_diagrams, reliability_panel
     from cifarflow.report.tables import calibration_html, calibration_table
 
     calibrations = [load_json(path) for path in snakemake.input.calibrations]

@@ -2,7 +2,7 @@ import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.report.figures import learning_curves
+    from cifarflow.report.figures.training import learning_curves
     from cifarflow.report.tables import histories_by_variant
 
     variant = snakemake.wildcards.variant

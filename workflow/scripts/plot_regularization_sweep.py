@@ -5,7 +5,7 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.report.figures import regularization_sweep
+    from cifarflow.report.figures.selection import regularization_sweep
     from cifarflow.report.tables import histories_by_variant, sweep_table, variant_of
 
     settings = {}

@@ -7,7 +7,7 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import load_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.report.figures import variant_comparison
+    from cifarflow.report.figures.selection import variant_comparison
     from cifarflow.report.tables import variants_html
 
     table = pd.read_csv(snakemake.input.table)

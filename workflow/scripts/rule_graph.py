@@ -11,7 +11,7 @@ from cifarflow.errors import StageError
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.report.figures import rule_graph
+    from cifarflow.report.figures.pipeline import rule_graph
 
     # The rule graph comes from Snakemake itself, run on this workflow with this run's config; printing a graph
     # takes no lock, so it works while the run that asked for it is still going.

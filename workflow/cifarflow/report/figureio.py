@@ -1,9 +1,9 @@
 """The files of a report rule that names a figure function (``report_rule(..., plot=...)``): its inputs read by
 file type, the function called, what it returns written to the outputs.
 
-A figure function in ``figures`` takes the rule's named inputs and its params as keyword arguments and returns what
-the outputs hold: one value for a rule with one output, else a dict by output name. A matplotlib figure is saved as
-PNG, a DataFrame is written as CSV without its index, text is written as it is.
+A figure function of ``figures`` registered by name (``@registered``) takes the rule's named inputs and its params as
+keyword arguments and returns what the outputs hold: one value for a rule with one output, else a dict by output
+name. A matplotlib figure is saved as PNG, a DataFrame is written as CSV without its index, text is written as it is.
 
 Inputs are read by file type: ``.csv`` a DataFrame, ``.json`` what it holds, ``.npz`` a dict of its arrays; a list
 of paths, a list of those. An input that needs another reader names one of ``READERS`` in the row
@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import figures
 from ..fileio import load_json, load_npz
+from .figures.style import FIGURES, save
 from .tables import read_benchmarks
 
 
@@ -40,7 +40,7 @@ def read_input(value, reader: str | None = None):
 
 def write_output(value, path) -> None:
     if isinstance(value, Figure):
-        figures.save(value, path)
+        save(value, path)
     elif isinstance(value, pd.DataFrame):
         value.to_csv(path, index=False)
         print(value.to_string(index=False))
@@ -51,11 +51,12 @@ def write_output(value, path) -> None:
 
 
 def draw(plot: str, inputs: dict, outputs: dict, params: dict, read: dict[str, str]) -> None:
-    """Calls ``figures.<plot>`` with the inputs, read, and the params, and writes what it returns to the outputs."""
-    drawn = getattr(figures, plot)(**{name: read_input(value, read.get(name)) for name, value in inputs.items()}, **params)
+    """Calls the figure function registered as ``plot`` with the inputs, read, and the params, and writes what it returns
+    to the outputs."""
+    drawn = FIGURES[plot](**{name: read_input(value, read.get(name)) for name, value in inputs.items()}, **params)
     if not isinstance(drawn, dict) and len(outputs) == 1:
         drawn = {name: drawn for name in outputs}
     if not isinstance(drawn, dict) or set(drawn) != set(outputs):
-        raise ValueError(f"figures.{plot} returns one value per output, by output name: {sorted(outputs)}")
+        raise ValueError(f"{plot} returns one value per output, by output name: {sorted(outputs)}")
     for name, path in outputs.items():
         write_output(drawn[name], path)

@@ -182,8 +182,8 @@ class LiveView:
     def draw(self, history: list[dict]) -> None:
         import pandas as pd
 
-        from ..report import figures  # the report's style; imported at the first epoch's end, once
+        from ..report.figures.training import learning_curves  # the report's; imported at the first epoch's end, once
 
         name = self.settings["name"]
-        atomic_figure(lambda path: figures.learning_curves(pd.DataFrame(history), name, path,
-                                                           total_epochs=self.total_epochs), self.figure_path)
+        atomic_figure(lambda path: learning_curves(pd.DataFrame(history), name, path, total_epochs=self.total_epochs),
+                      self.figure_path)
