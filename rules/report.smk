@@ -5,9 +5,9 @@
 # workflow/scripts/plot.py calls the function registered under that name (@registered, in the module of its report
 # category under workflow/cifarflow/report/figures/) with the inputs, read by file type (read={...} names another
 # reader), and the params, and writes what it returns to the outputs. Adding a figure: its function in its
-# category's module, a row here and its caption (docs/extending.md). The rows that still run a script of
-# their own (plot_learning_curves, plot_all_learning_curves, plot_variant_comparison, plot_regularization_sweep,
-# plot_calibration, layer_table, rule_graph and the notebook's) move to plot= later.
+# category's module, a row here and its caption (docs/extending.md). The rows that run a script of their own compute
+# more than a figure from results: layer_table (loads each model), rule_graph (asks Snakemake for the rules) and the
+# notebook's.
 
 import glob
 import json
@@ -59,7 +59,9 @@ report_rule(
             "Learning curves per variant",
         )
     },
-    params={"reference": config["seed_test_accuracy"]},
+    params={"variant": lambda wildcards: wildcards.variant, "reference": config["seed_test_accuracy"]},
+    plot="variant_learning_curves",
+    read={"histories": "histories_by_variant"},
 )
 
 report_rule(
@@ -78,6 +80,8 @@ report_rule(
         )
     },
     params={"reference": config["seed_test_accuracy"]},
+    plot="all_learning_curves",
+    read={"histories": "histories_by_variant"},
 )
 
 # --- architectures ------------------------------------------------------------------------------
@@ -102,6 +106,7 @@ report_rule(
         "table": figure(f"{FIGURES}/selection/variants.html", "variant_table", "Variant table", SELECTION),
     },
     params={"reference": config["seed_test_accuracy"]},
+    plot="variant_comparison",
 )
 
 report_rule(
@@ -118,6 +123,8 @@ report_rule(
         ),
         "table": f"{FIGURES}/selection/regularization_sweep.csv",
     },
+    plot="regularization_sweep",
+    read={"histories": "histories_by_variant"},
 )
 report_rule(
     "plot_verdicts",
@@ -204,6 +211,7 @@ report_rule(
         "csv": f"{FIGURES}/calibration/variants.csv",
     },
     params={"columns": 4},  # reliability diagrams per row
+    plot="calibration",
 )
 
 report_rule(

@@ -364,7 +364,7 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from cifarflow.report.figures import beyond_accuracy, pipeline, selection, training
+    from cifarflow.report.figures import beyond_accuracy, pipeline, selection
     from cifarflow.report.figures.style import FIGURES
     from cifarflow.evaluate.calibration import calibrate
     from cifarflow.evaluate.evaluation import test_report
@@ -384,7 +384,8 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     no_mistakes = pd.DataFrame(np.diag([20, 20, 20]), index=classes, columns=classes)
     histories = {"a": synthetic_history(5, 0.05), "b": synthetic_history(5, 0.0)}
     table = pd.DataFrame({"rank": [1, 2], "variant": ["b", "a"], "val_accuracy": [0.8, 0.7], "val_log_loss": [0.6, 0.9],
-                          "parameters": [1000, 2000], "training_seconds": [60.0, 90.0]})
+                          "parameters": [1000, 2000], "training_seconds": [60.0, 90.0], "val_accuracy_low": [0.78, 0.68],
+                          "val_accuracy_high": [0.82, 0.72], "interval": "t over seeds"})
     settings = {"a": {"arch": "lenet2", "weight_decay": 0.0, "dropout": False},
                 "b": {"arch": "lenet2", "weight_decay": 1e-3, "dropout": False}}
     calibrated = calibrate(labels, probs, bins=10)
@@ -397,18 +398,14 @@ def test_figures_draw_from_synthetic_results(tmp_path):
     jobs = pd.DataFrame({"rule": ["train", "train", "unpack"], "job": ["a", "b", ""], "seconds": [10.0, 12.0, 1.0],
                          "max_rss_mb": [800.0, 820.0, float("nan")]})
 
-    saved = {  # functions that save to the path given
-        "curves": lambda p: training.learning_curves(histories["a"], "a", p),
-        "all_curves": lambda p: training.all_learning_curves(histories, "b", p),
-        "comparison": lambda p: selection.variant_comparison(table, "b", p),
-        "sweep": lambda p: selection.regularization_sweep(sweep_table(settings, histories), histories, "b", p),
-        "reliability": lambda p: beyond_accuracy.reliability_diagrams(reliability_panels, p, "reliability"),
-        "rule_graph": lambda p: pipeline.rule_graph(RULE_GRAPH, p),
-    }
-    for name, draw in saved.items():
-        draw(tmp_path / f"{name}.png")
-        assert_png(tmp_path / f"{name}.png")
-    returned = {  # functions that report rules name (plot=...): they return their figures (and tables)
+    pipeline.rule_graph(RULE_GRAPH, tmp_path / "rule_graph.png")  # saves to the path its script gives
+    assert_png(tmp_path / "rule_graph.png")
+    returned = {  # functions that report rules name (plot=...), and the figures they draw: they return figures (and tables)
+        "curves": FIGURES["variant_learning_curves"](histories, "a"),
+        "all_curves": FIGURES["all_learning_curves"](histories, {"variant": "b"}),
+        "comparison": FIGURES["variant_comparison"](table, {"variant": "b"}),
+        "sweep": selection.sweep_figure(sweep_table(settings, histories), histories, "b"),
+        "reliability": beyond_accuracy.reliability_figure(reliability_panels, "reliability"),
         "counts": FIGURES["class_counts"](classes, train=split, test={"labels": labels[:30]}),
         "samples": FIGURES["sample_images"](split, classes, 3),
         "confusion": FIGURES["confusion_matrix"](result["confusion_matrix"]),

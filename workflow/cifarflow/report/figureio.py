@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ..fileio import load_json, load_npz
 from .figures.style import FIGURES, save
-from .tables import read_benchmarks
+from .tables import histories_by_variant, read_benchmarks
 
 
 READERS = {
@@ -27,6 +27,7 @@ READERS = {
     "npz": load_npz,
     "indexed_csv": partial(pd.read_csv, index_col=0),  # the first column is the index (row labels)
     "benchmarks": read_benchmarks,  # benchmark files, one table row each
+    "histories_by_variant": histories_by_variant,  # every training's history.csv, each variant's seeds as one band
 }
 
 

@@ -182,8 +182,10 @@ class LiveView:
     def draw(self, history: list[dict]) -> None:
         import pandas as pd
 
-        from ..report.figures.training import learning_curves  # the report's; imported at the first epoch's end, once
+        # the report's figure; imported at the first epoch's end, once
+        from ..report.figures.style import save
+        from ..report.figures.training import learning_curves
 
         name = self.settings["name"]
-        atomic_figure(lambda path: learning_curves(pd.DataFrame(history), name, path, total_epochs=self.total_epochs),
-                      self.figure_path)
+        figure = learning_curves(pd.DataFrame(history), name, total_epochs=self.total_epochs)
+        atomic_figure(lambda path: save(figure, path), self.figure_path)

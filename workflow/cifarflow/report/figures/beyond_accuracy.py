@@ -6,7 +6,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .style import OTHER, PALETTE, SELECTED, TEST, TRAIN, WRONG, registered, save
+from ..tables import calibration_html, calibration_table
+from .style import OTHER, PALETTE, SELECTED, TEST, TRAIN, WRONG, registered
 
 
 FAMILY_STYLES = {"noise": "-", "blur": "--", "weather": ":", "digital": "-."}
@@ -80,9 +81,20 @@ def reliability_panel(variant: str, calibrations: list[dict], chosen: bool) -> d
             "scaled": pooled_reliability([c["reliability"]["calibrated"] for c in calibrations]), "chosen": chosen}
 
 
-def reliability_diagrams(panels: list[dict], path, suptitle: str, columns: int = 4) -> None:
-    """``reliability_figure`` saved to ``path``."""
-    save(reliability_figure(panels, suptitle, columns), path)
+@registered
+def calibration(calibrations: list[dict], selection: dict, columns: int = 4) -> dict:
+    """Every variant's reliability diagram on the validation split (its seeds' images pooled) and the calibration
+    table, each seed a row, as an HTML page and as CSV."""
+    by_variant = {}
+    for record in calibrations:
+        by_variant.setdefault(record["variant"], []).append(record)
+    selected = selection["variant"]
+    panels = [reliability_panel(variant, seeds, variant == selected) for variant, seeds in by_variant.items()]
+    bins = calibrations[0]["bins"]
+    figure = reliability_figure(panels, f"Reliability of every variant on the validation split ({bins} equal-width "
+                                        "confidence bins)", columns=columns)
+    table = calibration_table(calibrations)
+    return {"figure": figure, "table": calibration_html(table, selected), "csv": table}
 
 
 @registered

@@ -7,12 +7,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .style import CORRECT, OTHER, SELECTED, TRAIN, VAL, WRONG, registered, save, spread_band
+from ..tables import sweep_table, variants_html
+from .style import CORRECT, OTHER, SELECTED, TRAIN, VAL, WRONG, registered, spread_band
 
 
-def variant_comparison(table: pd.DataFrame, selected: str, path, reference: float | None = None) -> None:
+@registered
+def variant_comparison(table: pd.DataFrame, selection: dict, reference: float | None = None) -> dict:
     """Every variant by rank: validation accuracy and log-loss, parameters, training time; the selected in red, and
-    a reference accuracy (the seed study's test accuracy) as a dashed line."""
+    a reference accuracy (the seed study's test accuracy) as a dashed line. With the table as an HTML page."""
+    selected = selection["variant"]
     table = table.sort_values("rank") if "rank" in table else table
     names = list(table["variant"])
     y = np.arange(len(names))
@@ -51,10 +54,25 @@ def variant_comparison(table: pd.DataFrame, selected: str, path, reference: floa
     fig.suptitle("Variants ranked by the selection metric (validation split); in brackets: the selected variant "
                  "is better than, tied with or worse than it (paired bootstrap)", fontsize=10)
     fig.tight_layout()
-    save(fig, path)
+    return {"figure": fig, "table": variants_html(table, selected)}
 
 
-def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame], selected: str, path) -> None:
+@registered
+def regularization_sweep(summaries: list[dict], histories: dict[str, pd.DataFrame], variants: pd.DataFrame,
+                         selection: dict) -> dict:
+    """The sweep table (``tables.sweep_table``) of the variants' recipes, as their training.json record them, and its
+    figure (``sweep_figure``)."""
+    recipes = {}
+    for summary in summaries:  # the variant's recipe, whichever seed trained it
+        recipe = summary["recipe"]
+        recipe["train"].pop("seed")
+        recipes[summary["variant"]] = recipe
+    sweep = sweep_table(recipes, histories, variants.set_index("variant").to_dict("index"))
+    return {"figure": sweep_figure(sweep, histories, selection["variant"]),
+            "table": sweep.to_csv(index=False, float_format="%.6g")}
+
+
+def sweep_figure(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame], selected: str) -> Figure:
     """Training vs validation loss and accuracy against the regularization setting, and validation loss per epoch.
 
     A validation loss far above the training loss, or one that rises again after its minimum, is over-fitting.
@@ -100,7 +118,7 @@ def regularization_sweep(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame]
             else "all variants (no two differ only in regularization)")
     fig.suptitle(f"Weight decay and dropout: {what}", fontsize=11)
     fig.tight_layout()
-    save(fig, path)
+    return fig
 
 
 @registered

@@ -3,7 +3,8 @@ figure functions that report rules draw (``plot=``).
 
 Nothing in the figure modules knows about Snakemake: inputs are arrays, tables and dicts. A function that a report
 rule names (``report_rule(..., plot=...)``) registers itself with ``@registered``, takes the rule's inputs and params by
-name and returns its figures and tables (``figureio`` reads and writes the files); the others save to the path given.
+name and returns its figures and tables (``figureio`` reads and writes the files). ``learning_curves`` is also drawn
+while a variant trains, and ``rule_graph`` saves to the path its script gives.
 Figures are deterministic (fixed seeds, no timestamps), so an unchanged input redraws an identical file.
 """
 

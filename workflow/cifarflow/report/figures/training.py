@@ -2,13 +2,14 @@
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .style import OTHER, PALETTE, SELECTED, TRAIN, VAL, save, spread_band
+from .style import OTHER, PALETTE, SELECTED, TRAIN, VAL, registered, spread_band
 
 
-def learning_curves(history: pd.DataFrame, variant: str, path, reference: float | None = None,
-                    total_epochs: int | None = None) -> None:
+def learning_curves(history: pd.DataFrame, variant: str, reference: float | None = None,
+                    total_epochs: int | None = None) -> Figure:
     """Loss and accuracy per epoch, training vs validation, with the best validation epoch marked and, as a dashed
     line, a reference accuracy (the seed study's test accuracy). ``total_epochs``: a training still running, drawn
     on the axis of all its epochs."""
@@ -37,11 +38,19 @@ def learning_curves(history: pd.DataFrame, variant: str, path, reference: float 
                  f"after {int(last['epoch'])}{of_total} epochs (training: {last['accuracy']:.3f}, {last['loss']:.3f})",
                  fontsize=10)
     fig.tight_layout()
-    save(fig, path)
+    return fig
 
 
-def all_learning_curves(histories: dict[str, pd.DataFrame], selected: str, path, reference: float | None = None) -> None:
+@registered
+def variant_learning_curves(histories: dict[str, pd.DataFrame], variant: str, reference: float | None = None) -> Figure:
+    """``learning_curves`` of one variant, its seeds' histories as one band (``tables.histories_by_variant``)."""
+    return learning_curves(histories[variant], variant, reference)
+
+
+@registered
+def all_learning_curves(histories: dict[str, pd.DataFrame], selection: dict, reference: float | None = None) -> Figure:
     """Validation loss and accuracy per epoch of every variant on one pair of axes; the selected one in red."""
+    selected = selection["variant"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     others = [name for name in histories if name != selected]
     for i, name in enumerate(others + [selected] if selected in histories else others):
@@ -65,7 +74,7 @@ def all_learning_curves(histories: dict[str, pd.DataFrame], selected: str, path,
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    save(fig, path)
+    return fig
 
 
 def _seeds(history: pd.DataFrame) -> int:
