@@ -269,6 +269,7 @@ report_rule(
         "pairs_table": "results/selection/pairwise.csv",
         "questions_table": rules.answer_questions.output.questions,
         "training_records": every_training(f"{TRAINING_RESULTS}/training.json"),
+        "training_histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
         "selection": "results/selection/selection.json",
         "sweep_table": rules.plot_regularization_sweep.output.table,
         "test_metrics": "results/test/metrics.json",
