@@ -11,7 +11,7 @@ from cifarflow.architectures import check_architectures
 from cifarflow.backend import usable_threads, visible_gpus
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import LAST_RUN_CONFIG, TRAINING_RESULTS, all_variants, training_settings, variant_seeds
-from cifarflow.costs import Machine, cost_message
+from cifarflow.costs import Machine, cost_message, study_cost_words
 from cifarflow.tta import tta_settings
 from cifarflow.datasets import dataset_of
 from cifarflow.migrate import old_trainings

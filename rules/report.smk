@@ -282,7 +282,12 @@ report_rule(
     output={"notebook": "results/notebook/analysis.ipynb"},
     params={
         "kernel": "python3",
-        "parameters": {"dataset": config["dataset"], "seed_test_accuracy": config["seed_test_accuracy"]},
+        "parameters": {
+            "dataset": config["dataset"],
+            "seed_test_accuracy": config["seed_test_accuracy"],
+            # what the seed's own study, as config.yaml sets it, would cost: the figure the cost line gives
+            "seed_study_cost": study_cost_words(yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml")))),
+        },
     },
     script_name="run_notebook",
 )
