@@ -93,8 +93,8 @@ def test_the_reports_words_on_the_seed_study_give_the_cost_lines_figures():
     on_cpu = cost_message(STUDY, CPU_ONLY, every_training(STUDY)).split("roughly ")[1].split(" on this")[0]
     one_gpu = Machine(local=True, cores=2, gpus=1, shares_per_gpu=1, train_threads=4, train_gpus=1)
     on_gpu = cost_message(STUDY, one_gpu, every_training(STUDY)).split("roughly ")[1].split(" on this")[0]
-    assert study_cost_words(STUDY) == (f"36 trainings, roughly {on_cpu} on 2 CPU cores and {on_gpu} on one GPU "
-                                       "(from measured throughput, ±50 %)")
+    assert study_cost_words(STUDY) == (f"36 trainings, roughly {on_cpu} on 2 CPU cores and {on_gpu} on one GPU, "
+                                       "from measured throughput, ±50 %")
     assert study_cost_words(CPU_STUDY).startswith("8 trainings, roughly ")
 
 

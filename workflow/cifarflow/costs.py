@@ -94,7 +94,7 @@ def study_cost_words(config: dict) -> str:
     cpu = local_cpu_seconds(settings, split_size, MEASURED_CORES, config["train_threads"])
     gpu = sum(gpu_seconds(each, split_size) for each in settings)
     return (f"{len(settings)} trainings, roughly {duration_text(cpu)} on {MEASURED_CORES} CPU cores and "
-            f"{duration_text(gpu)} on one GPU ({ROUGHLY})")
+            f"{duration_text(gpu)} on one GPU, {ROUGHLY}")
 
 
 @dataclass
