@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = ["statistics", "calibration", "splits", "archive", "corruptions", "selection", "costs"]
+MODULES = ["statistics", "calibration", "splits", "archive", "corruptions", "selection", "costs", "questions"]
 # Their unit tests: no Snakemake run, no tiny study, nothing in a subprocess (a subprocess imports the package
 # unmutated, and the scratch folder has no workflow/ to run in).
 TESTS = [f"tests/test_{module}.py" for module in MODULES] + ["tests/test_properties.py"]
