@@ -40,6 +40,8 @@ def test_each_verdict_gives_its_outcome_in_the_configs_order():
     answers = answer_questions(questions, PAIRS)
     assert list(answers.columns) == COLUMNS
     assert list(answers["claim"]) == [q["claim"] for q in questions]
+    for column in ("variant", "other", "expected"):
+        assert list(answers[column]) == [q[column] for q in questions]
     assert list(answers["verdict"]) == ["better", "worse", "worse", "tied", "worse"]
     assert list(answers["outcome"]) == ["holds", "reversed", "holds", "not shown (tied)", "reversed"]
     assert answers.loc[0, "seed_finding"] == "78.5 % against 73.9 %"
@@ -51,9 +53,10 @@ def test_each_verdict_gives_its_outcome_in_the_configs_order():
 
 
 def test_a_question_whose_pair_was_not_trained_is_kept_and_said_so():
-    answers = answer_questions([question("dropout helps", "dropout", "base", "better"),
-                                question("augmentation helps", "augmented", "base", "better")], PAIRS)
+    without_seed = {"claim": "augmentation helps", "variant": "augmented", "other": "base", "expected": "better"}
+    answers = answer_questions([question("dropout helps", "dropout", "base", "better"), without_seed], PAIRS)
     assert list(answers["outcome"]) == ["not in this study", "holds"]
+    assert answers.loc[1, "seed_finding"] == ""  # a question need not quote the seed
     assert answers.loc[0, ["verdict", "delta_accuracy", "metric"]].isna().all()
 
 
