@@ -12,6 +12,10 @@
 import glob
 import json
 
+import yaml
+
+from cifarflow.costs import study_cost_words
+
 REPORT = config["report"]
 FIGURES = "results/figures"
 
@@ -278,6 +282,7 @@ report_rule(
         "pairs_table": "results/selection/pairwise.csv",
         "questions_table": rules.answer_questions.output.questions,
         "training_records": every_training(f"{TRAINING_RESULTS}/training.json"),
+        "training_histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
         "selection": "results/selection/selection.json",
         "sweep_table": rules.plot_regularization_sweep.output.table,
         "test_metrics": "results/test/metrics.json",
@@ -290,7 +295,12 @@ report_rule(
     output={"notebook": "results/notebook/analysis.ipynb"},
     params={
         "kernel": "python3",
-        "parameters": {"dataset": config["dataset"], "seed_test_accuracy": config["seed_test_accuracy"]},
+        "parameters": {
+            "dataset": config["dataset"],
+            "seed_test_accuracy": config["seed_test_accuracy"],
+            # what the seed's own study, as config.yaml sets it, would cost: the figure the cost line gives
+            "seed_study_cost": study_cost_words(yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml")))),
+        },
     },
     script_name="run_notebook",
 )

@@ -11,7 +11,7 @@ from floats import EPS64
 from cifarflow.config import deep_merge, variant_seeds, variant_settings
 from cifarflow.costs import (
     CPU_STUDY_COMMAND, CPU_STUDY_MEASURED, CPU_STUDY_SECONDS, THROUGHPUT, Machine, cost_message, cpu_seconds, gpu_seconds,
-    throughput, training_images, training_split_size, wall_seconds,
+    study_cost_words, throughput, training_images, training_split_size, wall_seconds,
 )
 from cifarflow.data.datasets import DATASETS
 from cifarflow.status import duration_text
@@ -87,6 +87,17 @@ def test_message_for_the_whole_study_on_a_cpu_and_on_a_gpu():
     assert "on this machine's 1 GPU(s) (4 trainings per GPU at once" in on_gpu and CPU_STUDY_COMMAND not in on_gpu
     cluster = Machine(local=False, cores=0, gpus=0, shares_per_gpu=4, train_threads=4, train_gpus=1)
     assert "of GPU time on the cluster (one GPU each" in cost_message(STUDY, cluster, every_training(STUDY))
+
+
+def test_the_reports_words_on_the_seed_study_give_the_cost_lines_figures():
+    """The notebook says what the seed's own study costs: the same figures as the cost line on a 2-core CPU and on
+    one GPU running one training at a time."""
+    on_cpu = cost_message(STUDY, CPU_ONLY, every_training(STUDY)).split("roughly ")[1].split(" on this")[0]
+    one_gpu = Machine(local=True, cores=2, gpus=1, shares_per_gpu=1, train_threads=4, train_gpus=1)
+    on_gpu = cost_message(STUDY, one_gpu, every_training(STUDY)).split("roughly ")[1].split(" on this")[0]
+    assert study_cost_words(STUDY) == (f"36 trainings, roughly {on_cpu} on 2 CPU cores and {on_gpu} on one GPU, "
+                                       "from measured throughput, ±50 %")
+    assert study_cost_words(CPU_STUDY).startswith("8 trainings, roughly ")
 
 
 def test_the_cpu_study_itself_gets_no_cpu_study_hint():

@@ -24,7 +24,7 @@ def verdict_of(row: pd.Series) -> str:
 def cpu_study(tmp_path_factory, cifar10_archive):
     project = copy_project(tmp_path_factory.mktemp("cpu-study"))
     config = yaml.safe_load(TINY_CONFIG.read_text())
-    config["variants"] = CPU_STUDY["variants"] | {"quick": deep_merge(QUICK, {"train": {"batch_size": 50, "epochs": 1}})}
+    config["variants"] = CPU_STUDY["variants"] | {"quick": deep_merge(QUICK, {"train": {"batch_size": 50, "epochs": 2}})}
     config.update(only_variants=CPU_STUDY["only_variants"], questions=CPU_STUDY["questions"], robustness_images=20,
                   bootstrap_resamples=200)
     path = project / "cpu-tiny.yaml"
@@ -73,8 +73,25 @@ def test_the_notebook_lists_every_question_with_its_verdict(cpu_study):
         outcome = question.outcome.split(" (")[0]
         assert f"**{outcome}**" in line and f"({question.verdict} on validation accuracy)" in line
     [where] = [text for text in texts if text.startswith("The findings below come from")]
-    assert "whitened_cnn" in where and "1 epochs of 200 images" in where
+    assert "whitened_cnn" in where and "2 epochs of 200 images" in where
     assert "the CPU of a machine with" in where and "1 thread per training" in where
+    assert "The seed study's own LeNets at its budget need a GPU for their answers (config.yaml's 36 trainings" in where
+
+
+def test_the_notebook_says_which_learning_curves_flattened(cpu_study):
+    """Each variant is named as flattened or still rising by its last epoch's gain, recomputed from its history."""
+    notebook = json.loads((cpu_study / "results/notebook/analysis.ipynb").read_text())
+    texts = ["".join(output.get("data", {}).get("text/markdown", "")) for cell in notebook["cells"]
+             for output in cell.get("outputs", [])]
+    [section] = [text for text in texts if text.startswith("Each training's last epoch")]
+    flattened, rising = section.split("still rising")
+    for variant in CPU_STUDY["only_variants"]:
+        history = pd.read_csv(cpu_study / f"results/variants/{variant}/seed-0/history.csv")
+        gain = 100 * (history.val_accuracy.iloc[-1] - history.val_accuracy.iloc[-2])
+        if gain >= 1.0:
+            assert f"{variant} ({gain:+.1f} points)" in rising
+        else:
+            assert variant in flattened.split(" for ")[1].split(";")[0].split(", ") and f" {variant} (" not in rising
 
 
 def test_the_model_card_and_the_figure_answer_the_questions(cpu_study):

@@ -99,6 +99,16 @@ def test_seeds_validated_on_other_images_are_refused():
         seed_runs(metrics, same_labels)
 
 
+def test_variants_validated_on_other_images_with_the_same_labels_are_not_compared():
+    """The images' digest travels from the stored predictions into the comparison: two variants whose labels agree
+    but whose images differ are refused, not paired."""
+    metrics = [training("strong", 1, 0.9, 1.0, 1, 1.0), training("weak", 1, 0.5, 1.0, 1, 1.0)]
+    predictions = [stored_predictions(LABELS, RIGHT["strong"]), stored_predictions(LABELS, RIGHT["weak"], "other images")]
+    assert seed_runs(metrics, predictions)["weak"].images == "other images"
+    with pytest.raises(ValueError, match="strong and weak were not validated on the same images|weak and strong were"):
+        select(metrics, predictions, "val_accuracy", level=0.05, resamples=50, seed=0, tie_rule="best_mean")
+
+
 @pytest.mark.parametrize("metric, seed", [("val_accuracy", 1), ("val_log_loss", 3)])
 def test_the_exported_seed_is_the_best_on_the_metric(metric, seed):
     result = study(metric)

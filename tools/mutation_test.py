@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = ["select.statistics", "evaluate.calibration", "data.splits", "data.archive", "evaluate.corruptions", "select.selection",
-           "costs"]
+           "costs", "select.questions"]
 MUTATED_FILES = [f"src/cifarflow/{module.replace('.', '/')}.py" for module in MODULES]
 # Their unit tests: no Snakemake run, no tiny study, nothing in a subprocess (a subprocess imports the package
 # unmutated, and the scratch folder has no workflow/ to run in).
@@ -29,7 +29,7 @@ NOT_UNIT_TESTS = [
     "tests/test_archive.py::test_a_decompression_bomb_is_refused_at_its_header_in_bounded_memory",  # a subprocess
     "tests/test_selection.py::test_no_job_that_selection_depends_on_reads_the_test_split",  # a Snakemake dry run
     "tests/test_selection.py::test_the_finished_study_scored_the_test_split_after_selecting",  # the tiny study
-    "tests/test_costs.py::test_a_run_says_the_cost_once_and_a_dry_run_does_not",  # Snakemake runs
+    "tests/test_costs.py::test_a_run_says_the_cost_of_the_trainings_its_targets_need",  # Snakemake runs
 ]
 # read by the tests: the configs (test_costs.py), the rule scripts (test_properties.py runs unpack and normalize)
 ALSO_COPIED = ["config.yaml", "configs", "workflow/scripts"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from cifarflow.config import variant_settings
+from cifarflow.config import deep_merge, variant_settings
 from cifarflow.train.recipe import Recipe, recipe_of
 
 
@@ -187,7 +187,9 @@ def _spawn(settings: dict, args, bare_epochs: int = 0) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python workflow/bench/bench.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="config.yaml", help="study config holding the variants")
+    parser.add_argument("--config", nargs="+", default=["config.yaml"],
+                        help="study config holding the variants; later files update earlier ones, as Snakemake's "
+                             "--configfile updates config.yaml (e.g. config.yaml configs/cpu.yaml)")
     parser.add_argument("--data", default="results/data", help="folder with train/val/test.npz (the pipeline's splits)")
     parser.add_argument("--variants", nargs="+", default=["fast"])
     parser.add_argument("--epochs", type=int, help="override every variant's epochs")
@@ -209,12 +211,14 @@ def main(argv=None) -> None:
     if args.child:
         return _child(args)
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = {}
+    for path in args.config:
+        config = deep_merge(config, yaml.safe_load(Path(path).read_text()))
     config["budget_epochs"] = args.epochs or config.get("budget_epochs")
     config["budget_train_images"] = args.max_train_images or config.get("budget_train_images")
     unknown = [name for name in args.variants if name not in config["variants"]]
     if unknown:
-        parser.error(f"unknown variants {unknown}; {args.config} defines {sorted(config['variants'])}")
+        parser.error(f"unknown variants {unknown}; {' + '.join(args.config)} define {sorted(config['variants'])}")
     info = machine()
     print(f"machine: {info['cpu']} ({info['cores']} cores), GPU: {info['gpu'] or 'none'}, Keras backend: {info['keras_backend']}")
     results = []

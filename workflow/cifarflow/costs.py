@@ -42,7 +42,7 @@ ROUGHLY = "from measured throughput, ±50 %"
 # Shown on a machine without a GPU when the trainings would take longer than this measured study (README, "The CPU study").
 CPU_STUDY_COMMAND = "snakemake --cores 4 --configfile configs/cpu.yaml"
 CPU_STUDY_SECONDS = 25 * 60  # the hint's threshold: the CPU study's own trainings are estimated at about 21 min
-CPU_STUDY_MEASURED = "9 min end to end on 2 AVX-512 cores"  # docs/measurements.md, "The CPU study"
+CPU_STUDY_MEASURED = "11 min end to end on 2 AVX-512 cores, 14 min with AVX2 kernels"  # docs/measurements.md
 
 
 def training_split_size(spec: DatasetSpec, validation_batches: list[str], validation_size: int) -> int:
@@ -80,6 +80,24 @@ def wall_seconds(durations: list[float], at_once: int) -> float:
     return max(sum(durations) / max(1, at_once), max(durations, default=0.0))
 
 
+def local_cpu_seconds(recipes: list[Recipe], split_size: int, cores: int, train_threads: int) -> float:
+    """These trainings on a machine's ``cores`` CPU cores, as many side by side as ``train_threads`` allows."""
+    threads = max(1, min(train_threads, cores))
+    return wall_seconds([cpu_seconds(each, split_size, threads) for each in recipes], cores // threads)
+
+
+def study_cost_words(config: dict) -> str:
+    """A whole study's trainings and their rough time on the measured 2-core CPU and on one GPU, in words."""
+    spec = dataset_of(config)
+    split_size = training_split_size(spec, config["validation_batches"], config.get("validation_size", 0))
+    variants = all_variants(config)
+    recipes = [recipe_of(variants[name]) for name, seeds in variant_seeds(config).items() for _ in seeds]
+    cpu = local_cpu_seconds(recipes, split_size, MEASURED_CORES, config["train_threads"])
+    gpu = sum(gpu_seconds(each, split_size) for each in recipes)
+    return (f"{len(recipes)} trainings, roughly {duration_text(cpu)} on {MEASURED_CORES} CPU cores and "
+            f"{duration_text(gpu)} on one GPU, {ROUGHLY}")
+
+
 @dataclass
 class Machine:
     """Where the trainings run: ``local`` (this machine, ``cores`` for Snakemake, ``gpus`` found) or a cluster."""
@@ -115,8 +133,7 @@ def cost_message(config: dict, machine: Machine, pending: list[tuple[str, int]])
         seconds = wall_seconds([gpu_seconds(each, split_size) for each in recipes], at_once)
         return (f"{todo} {duration_text(seconds)} on this machine's {machine.gpus} GPU(s) "
                 f"({machine.shares_per_gpu} trainings per GPU at once; {ROUGHLY}).")
-    threads = max(1, min(machine.train_threads, machine.cores))
-    seconds = wall_seconds([cpu_seconds(each, split_size, threads) for each in recipes], machine.cores // threads)
+    seconds = local_cpu_seconds(recipes, split_size, machine.cores, machine.train_threads)
     cores = f"{machine.cores} core{'s' if machine.cores != 1 else ''}"
     message = f"{todo} {duration_text(seconds)} on this machine's CPU ({cores}; no GPU found; {ROUGHLY})."
     if seconds > CPU_STUDY_SECONDS:
