@@ -175,7 +175,8 @@ def training_run(folder: Path, study_tags: dict[str, str]) -> TrainingRun:
     variant, seed = validation["variant"], int(validation["seed"])
     settings = training["settings"]
     params = flatten(settings) | {"seed": str(seed)}
-    metrics = {key: value for key, value in numbers(validation).items() if key != "seed"}
+    # the validate stage's figures as final.*: the curves above own the plain names (val_accuracy per epoch)
+    metrics = {f"final.{key}": value for key, value in numbers(validation).items() if key != "seed"}
     for kind in ("uncalibrated", "calibrated"):
         metrics |= {f"calibration.{kind}.{key}": value for key, value in numbers(calibration[kind]).items()}
     metrics["calibration.temperature"] = float(calibration["temperature"])
@@ -255,13 +256,17 @@ def client_for(uri: str, consequence: str = LOGGED_NOTHING):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+# The experiment's kind, which MLflow's UI reads to open its model-training pages rather than its GenAI ones.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client, name: str, location: str | None) -> str:
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        if found.lifecycle_stage == "deleted":
-            client.restore_experiment(found.experiment_id)
-        return found.experiment_id
-    return client.create_experiment(name, artifact_location=location)
+    if found is None:
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+    if found.lifecycle_stage == "deleted":
+        client.restore_experiment(found.experiment_id)
+    return found.experiment_id
 
 
 def find_run(client, experiment: str, fingerprint: str) -> str | None:
