@@ -24,6 +24,9 @@ from .splits import image_digest, load_split
 from .statistics import Runs, bootstrap_weights, compare
 
 MLFLOW_PREFIX = "runs:/"
+# Predictions count as unchanged within float round-off: the test predictions are stored with 6 significant digits,
+# and a model evaluated again may differ in the last one.
+SAME_PREDICTIONS = 1e-5
 COLUMNS = ["split", "variant", "a", "b", "seeds_a", "seeds_b", "accuracy_a", "accuracy_b", "delta_accuracy",
            "delta_accuracy_low", "delta_accuracy_high", "delta_log_loss", "delta_log_loss_low", "delta_log_loss_high",
            "seed_pairs", "mcnemar_p", "verdict", "recipe_changed", "predictions_changed"]
@@ -148,7 +151,8 @@ def row(split: str, variant: str, a: Runs, b: Runs, weights: np.ndarray, level: 
         recipe_changed) -> dict:
     """B against A for one variant (or the selected models), from ``statistics.compare``."""
     result = compare(b, a, weights, level, metric)
-    same = a.probabilities.shape == b.probabilities.shape and np.array_equal(a.probabilities, b.probabilities)
+    same = a.probabilities.shape == b.probabilities.shape and bool(
+        np.max(np.abs(a.probabilities - b.probabilities), initial=0) <= SAME_PREDICTIONS)
     return {
         "split": split, "variant": variant, "a": a.variant, "b": b.variant,
         "seeds_a": " ".join(map(str, a.seeds)), "seeds_b": " ".join(map(str, b.seeds)),
