@@ -266,6 +266,10 @@ def experiment_id(client, name: str, location: str | None) -> str:
         return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     if found.lifecycle_stage == "deleted":
         client.restore_experiment(found.experiment_id)
+    if location and found.artifact_location.rstrip("/") != location.rstrip("/"):
+        # MLflow keeps an experiment's artifact folder as an absolute path: a moved or copied study still logs there
+        print(f"warning: experiment {name!r} keeps its artifacts in {found.artifact_location}, not in this study's "
+              f"{location} (the study was moved or copied); new artifacts go there too")
     return found.experiment_id
 
 
