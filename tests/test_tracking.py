@@ -355,3 +355,15 @@ def test_compare_refuses_studies_on_other_images(tiny_study, tmp_path, capsys):
     assert len(error.splitlines()) == 1
     with pytest.raises(compare.CompareError, match="nothing was compared"):
         compare.run(str(tiny_study), str(other))
+
+
+def test_a_tracking_server_is_checked_with_one_request_before_anything_is_logged(closed_port, http_server):
+    started = time.monotonic()
+    with pytest.raises(tracking.TrackingError, match=rf"^the tracking server http://127.0.0.1:{closed_port} cannot be "
+                                                      r"reached \(\[Errno 111\] Connection refused\): nothing was logged"):
+        tracking.client_for(f"http://127.0.0.1:{closed_port}")
+    assert time.monotonic() - started < 5  # no retries with back-off
+    with pytest.raises(tracking.TrackingError, match=r"answered HTTP 404 to /health: nothing was compared"):
+        tracking.check_reachable(http_server.url("/").rstrip("/"), consequence="nothing was compared")
+    assert [request["path"] for request in http_server.requests] == ["/health"]
+    tracking.check_reachable("sqlite:///nowhere/mlflow.db")  # a local store needs no check

@@ -157,8 +157,7 @@ def row(split: str, variant: str, a: Runs, b: Runs, weights: np.ndarray, level: 
         "split": split, "variant": variant, "a": a.variant, "b": b.variant,
         "seeds_a": " ".join(map(str, a.seeds)), "seeds_b": " ".join(map(str, b.seeds)),
         "accuracy_a": float(a.correct.mean()), "accuracy_b": float(b.correct.mean()),
-        **{key: result[key] for key in COLUMNS if key in result and key not in ("variant",)},
-        "mcnemar_p": result["mcnemar_p"], "verdict": result["verdict"],
+        **{key: result[key] for key in COLUMNS if key in result and key != "variant"},
         "recipe_changed": recipe_changed, "predictions_changed": not same,
     }
 

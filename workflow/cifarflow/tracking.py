@@ -21,7 +21,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TRAINING_RESULTS
 from .errors import UserError
 from .fileio import load_json
 
@@ -404,10 +403,6 @@ def tensorflow_distribution() -> str:
         return "tensorflow-cpu"
     except PackageNotFoundError:
         return "tensorflow"
-
-
-def training_folders(workdir: Path, trainings: list[tuple[str, int]]) -> list[Path]:
-    return [Path(workdir) / TRAINING_RESULTS.format(variant=variant, seed=seed) for variant, seed in trainings]
 
 
 def repository_root() -> Path:
