@@ -26,6 +26,7 @@ include: "rules/select.smk"
 include: "rules/test.smk"
 include: "rules/export.smk"
 include: "rules/report.smk"
+include: "rules/track.smk"
 
 
 rule all:
@@ -35,4 +36,6 @@ rule all:
         rules.export_model.output,
         rules.model_card.output,
         REPORT_TARGETS,
+        TRACKING_TARGETS,
+        COMPARISON_TARGETS,
     default_target: True

@@ -44,6 +44,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 # and resumed), started first so that pytest-xdist's workers finish together (pyproject.toml: --no-loadscope-reorder).
 LONGEST_FIRST = [
     "test_slurm.py", "test_custom_dataset.py", "test_study_workflow.py", "test_cpu_study.py", "test_backend.py", "test_live.py",
+    "test_tracking.py",
 ]
 
 # Every test has a time limit (pytest-timeout; pyproject.toml: `timeout`, fixtures included). A test that needs one of

@@ -1,5 +1,6 @@
 """The ``cifarflow`` command. ``cifarflow predict PATH...`` classifies image files with a run's selected model;
-``cifarflow status`` shows how far each training of a (running) study has got.
+``cifarflow status`` shows how far each training of a (running) study has got; ``cifarflow compare A B`` compares two
+studies on the same images.
 
 Only the standard library is imported before the arguments are parsed, so ``--help`` and usage errors are instant;
 numpy, Pillow and the model's runtime (LiteRT, or TensorFlow for ``--backend keras``) are imported when there is work
@@ -53,6 +54,18 @@ snakemake retrains only the seeds that are new. Run it once, before the first sn
 """
 
 
+COMPARE_HELP = """\
+Compare two studies on the same images: did the change from A to B help? A and B are study folders (their
+results/) or MLflow study runs (runs:/RUN_ID, from --tracking-uri). For each variant in both, B against A: the
+paired bootstrap interval of the difference in validation accuracy and log-loss, McNemar's test per seed pair, the
+verdict (better / worse / tied on --metric), and whether the variant's recipe and its predictions changed; then the
+two selected models on the test split. Both studies must hold the very same validation and test images (by content
+hash), else nothing is compared. Prints the table; --out DIR also writes DIR/comparison.csv and DIR/comparison.png.
+
+Exit status: 0 compared; 2 the studies could not be compared (other images, nothing in common, unreadable).
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cifarflow", description="cifarflow: the CIFAR CNN study workflow's command line.")
     parser.add_argument("--version", action="version", version=f"cifarflow {__version__}")
@@ -89,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
                                   description=MIGRATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     migrate.add_argument("--dir", default=".", metavar="DIR", help="the study's folder (default: the current folder)")
     migrate.add_argument("-n", "--dry-run", action="store_true", help="print what would move, move nothing")
+    compare = commands.add_parser("compare", help="two studies on the same images: paired differences and verdicts",
+                                  description=COMPARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare.add_argument("a", metavar="A", help="the earlier study: a folder, or runs:/RUN_ID (an MLflow study run)")
+    compare.add_argument("b", metavar="B", help="the later study, compared against A")
+    compare.add_argument("--tracking-uri", metavar="URI", help="the MLflow store of runs:/ studies (default: MLflow's)")
+    compare.add_argument("--out", metavar="DIR", help="also write DIR/comparison.csv and DIR/comparison.png")
+    compare.add_argument("--metric", choices=("val_accuracy", "val_log_loss"), default="val_accuracy",
+                         help="the metric whose interval gives the verdict (default: val_accuracy)")
+    compare.add_argument("--level", type=float, default=0.05, help="two-sided level; intervals cover 1 - level")
+    compare.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples (default: 2000)")
+    compare.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed (default: 0)")
     return parser
 
 
@@ -216,6 +240,28 @@ def migrate_command(args) -> int:
     return 0
 
 
+def compare_command(args) -> int:
+    from pathlib import Path
+
+    from . import compare
+    from .errors import UserError
+
+    try:
+        table, a, b = compare.run(args.a, args.b, args.tracking_uri, level=args.level, resamples=args.resamples,
+                                  seed=args.seed, metric=args.metric)
+    except (UserError, OSError, KeyError, ValueError) as problem:
+        print(f"cifarflow compare: {problem}", file=sys.stderr)
+        return 2
+    print(compare.format_table(table, a.label, b.label))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "comparison.csv", index=False)
+        compare.figure(table, a.label, b.label, out / "comparison.png", args.level)
+        print(f"\nwritten: {out / 'comparison.csv'}, {out / 'comparison.png'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "migrate-seeds":
@@ -224,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         return predict_command(args)
     if args.command == "status":
         return status_command(args)
+    if args.command == "compare":
+        return compare_command(args)
     return 2
 
 
