@@ -7,7 +7,7 @@
 # a run with that digest logs nothing (docs/tracking.md).
 
 TRACKING = config["tracking"]
-from cifarflow.tracking import experiment_name
+from cifarflow.track.tracking import experiment_name
 
 TRACKING_EXPERIMENT = experiment_name(config["tracking_experiment"], DATASET.name)
 TRACKING_PARAMS = {"tracking_uri": config["tracking_uri"], "experiment": TRACKING_EXPERIMENT, "dataset": DATASET.name}

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cifarflow import cli, compare, tracking
+from cifarflow import cli
+from cifarflow.track import compare, tracking
 from conftest import REPO, TINY_CONFIG, archive_config, copy_of_study, dry_run_of_repo, edited_config, planned_jobs, snakemake
 
 TRAININGS = [("small", 0), ("small_augmented", 0), ("small_augmented", 1)]  # configs/tiny.yaml

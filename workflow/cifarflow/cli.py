@@ -243,7 +243,7 @@ def migrate_command(args) -> int:
 def compare_command(args) -> int:
     from pathlib import Path
 
-    from . import compare
+    from .track import compare
     from .errors import UserError
 
     try:

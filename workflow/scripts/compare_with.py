@@ -5,7 +5,7 @@ import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.compare import compare_studies, figure, format_table, load_folder, load_study
+    from cifarflow.track.compare import compare_studies, figure, format_table, load_folder, load_study
 
     p, out = snakemake.params, snakemake.output
     with tempfile.TemporaryDirectory() as scratch:

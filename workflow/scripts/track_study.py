@@ -7,8 +7,8 @@ from cifarflow.runlog import logged
 from cifarflow.fileio import save_json
 
 with logged(snakemake.log[0]):
-    from cifarflow.splits import image_digest, load_split
-    from cifarflow.tracking import (TAG, artifact_location, client_for, experiment_id, log_study, registered_model_name,
+    from cifarflow.fileio import image_digest, load_split
+    from cifarflow.track.tracking import (TAG, artifact_location, client_for, experiment_id, log_study, registered_model_name,
                                     store_uri, study_run, study_tags)
 
     inp, p = snakemake.input, snakemake.params

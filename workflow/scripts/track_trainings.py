@@ -6,7 +6,7 @@ import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.tracking import (artifact_location, client_for, experiment_id, log_training, store_uri, study_tags,
+    from cifarflow.track.tracking import (artifact_location, client_for, experiment_id, log_training, store_uri, study_tags,
                                     training_run)
 
     inp, p = snakemake.input, snakemake.params

@@ -21,8 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
-from .fileio import load_json
+from ..errors import UserError
+from ..fileio import load_json
 
 TAG = "cifarflow."
 FINGERPRINT = TAG + "fingerprint"
@@ -300,7 +300,7 @@ def log_training(client, experiment: str, run: TrainingRun) -> tuple[str, bool]:
 
     import pandas as pd
 
-    from .figures import learning_curves
+    from ..report.figures.training import learning_curves
 
     existing = find_run(client, experiment, run.fingerprint)
     if existing:
@@ -414,7 +414,7 @@ def study_tags(dataset: str, experiment: str, config: dict, code_files: list[str
                val_split: Path) -> dict[str, str]:
     """Tags every run of the study carries: dataset, the training and validation images' digest, the training code's
     fingerprint, the git commit and the config's hash."""
-    from .splits import image_digest, load_split
+    from ..fileio import image_digest, load_split
 
     val_images = image_digest(load_split(val_split)[0])
     return {

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import TRAINING_RESULTS
-from .errors import UserError
-from .fileio import load_json, load_npz
-from .selection import seed_runs
-from .splits import image_digest, load_split
-from .statistics import Runs, bootstrap_weights, compare
+from ..config import TRAINING_RESULTS
+from ..errors import UserError
+from ..fileio import image_digest, load_json, load_npz, load_split
+from ..select.selection import seed_runs
+from ..select.statistics import Runs, bootstrap_weights, compare
 
 MLFLOW_PREFIX = "runs:/"
 # Predictions count as unchanged within float round-off: the test predictions are stored with 6 significant digits,
