@@ -300,6 +300,7 @@ def log_training(client, experiment: str, run: TrainingRun) -> tuple[str, bool]:
 
     import pandas as pd
 
+    from ..report.figures.style import save
     from ..report.figures.training import learning_curves
 
     existing = find_run(client, experiment, run.fingerprint)
@@ -314,7 +315,7 @@ def log_training(client, experiment: str, run: TrainingRun) -> tuple[str, bool]:
         with tempfile.TemporaryDirectory() as scratch:
             figure = Path(scratch) / "learning_curves.png"
             history = pd.read_csv(next(path for path in run.artifacts if path.name == "history.csv"))
-            learning_curves(history, f"{run.variant} seed {run.seed}", figure)
+            save(learning_curves(history, f"{run.variant} seed {run.seed}"), figure)
             client.log_artifact(run_id, str(figure))
     except BaseException:
         client.set_terminated(run_id, "FAILED")
