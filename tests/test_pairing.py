@@ -12,6 +12,7 @@ import yaml
 
 from archives import STAMP_MARK, read_stamps
 from cifarflow.fileio import image_digest
+from cifarflow.train.recipe import Augment
 from conftest import TINY_CONFIG
 
 CONFIG = yaml.safe_load(TINY_CONFIG.read_text())
@@ -56,7 +57,7 @@ def unflipped(images: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("stream", ["tensorflow", "numpy"])
-@pytest.mark.parametrize("augment", [None, {"flip": True}])
+@pytest.mark.parametrize("augment", [Augment(), Augment(flip=True)], ids=["plain", "flip"])
 def test_the_training_streams_keep_every_image_with_its_label(tiny_study, stream, augment):
     """Both input pipelines (tf.data, and numpy for the other Keras backends), plain and with random mirroring: each
     batch's one-hot labels are its images' own, and every epoch draws each image at most once."""
