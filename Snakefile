@@ -1,15 +1,24 @@
 # cifarflow: the CIFAR CNN study as a workflow (download -> splits -> train each variant -> validate -> calibrate ->
 # select the best -> test-evaluate -> robustness on corrupted test images -> report).
 # Run: snakemake --cores 4; then snakemake --report report.html
+import os
+import sys
+from pathlib import Path
+
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+from cifarflow.config import command_line_booleans
 
 
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+command_line_booleans(config, yaml.safe_load(Path(SCHEMA).read_text()))  # --config tracking=false, not only tracking=False
+validate(config, SCHEMA)
 
 
 report: "workflow/report/workflow.rst"
@@ -37,5 +46,4 @@ rule all:
         rules.model_card.output,
         REPORT_TARGETS,
         TRACKING_TARGETS,
-        COMPARISON_TARGETS,
     default_target: True

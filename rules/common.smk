@@ -1,10 +1,7 @@
 # The study as the config describes it: its variants and seeds, the wildcards, the input functions the rules share
 # and the package modules each rule's script runs (its code inputs).
-import os
 import re
-import sys
 
-sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import TRAINING_RESULTS, all_variants, training_settings, variant_seeds
 from cifarflow.data.datasets import dataset_of
@@ -15,6 +12,8 @@ from cifarflow.train.architectures import check_architectures
 from cifarflow.train.recipe import recipe_of
 
 DATASET = dataset_of(config)
+# config.yaml as shipped (the seed's study), whatever this run's config files change
+SHIPPED_CONFIG = yaml.safe_load(Path(workflow.basedir, "config.yaml").read_text())
 PACKAGE = os.path.relpath(os.path.join(workflow.basedir, "workflow", "cifarflow"))
 
 

@@ -12,8 +12,6 @@
 import glob
 import json
 
-import yaml
-
 from cifarflow.costs import study_cost_words
 
 REPORT = config["report"]
@@ -145,6 +143,19 @@ report_rule(
     input={"questions": rules.answer_questions.output.questions},
     output={"figure": figure(f"{FIGURES}/selection/questions.png", "questions", "The seed's conclusions", SELECTION)},
     plot="questions",
+)
+
+report_rule(
+    "plot_study_comparison",
+    input={"comparison": "results/comparison/comparison.csv"},  # rule compare_with (rules/track.smk)
+    output={
+        "figure": figure(f"{FIGURES}/comparison/comparison.png", "study_comparison", "Against an earlier study", SELECTION),
+        "table": figure(f"{FIGURES}/comparison/comparison.html", "study_comparison_table", "Against an earlier study: table",
+                        SELECTION),
+    },
+    params={"earlier": config["compare_with"], "level": config["significance_level"]},
+    plot="study_comparison",
+    requested=bool(config["compare_with"]),
 )
 
 # --- test ---------------------------------------------------------------------------------------
@@ -299,7 +310,7 @@ report_rule(
             "dataset": config["dataset"],
             "seed_test_accuracy": config["seed_test_accuracy"],
             # what the seed's own study, as config.yaml sets it, would cost: the figure the cost line gives
-            "seed_study_cost": study_cost_words(yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml")))),
+            "seed_study_cost": study_cost_words(SHIPPED_CONFIG),
         },
     },
     script_name="run_notebook",

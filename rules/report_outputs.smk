@@ -27,10 +27,11 @@ def figure(path, caption, label, category, subcategory=None):
 REPORT_TARGETS = []
 
 
-def report_rule(name, input, output, params=None, plot=None, read=None, script_name=None):
+def report_rule(name, input, output, params=None, plot=None, read=None, script_name=None, requested=True):
     """Defines a report rule named `name`, which runs a script in the report env with the script's package modules as
     `code` inputs, logs to logs/<name>.log and benchmarks to benchmarks/<name>.tsv (a folder per variant where the
-    outputs have one), and adds its outputs to REPORT_TARGETS.
+    outputs have one), and adds its outputs to REPORT_TARGETS (unless not `requested`: a part of the report that a
+    setting switches on).
 
     With `plot`, the script is the generic workflow/scripts/plot.py: it calls the figure function registered as `plot`
     (workflow/cifarflow/report/figures/) with the inputs (read by file type; `read` names another reader of an input, see
@@ -63,4 +64,5 @@ def report_rule(name, input, output, params=None, plot=None, read=None, script_n
             "../envs/report.yaml"
         script:
             f"../workflow/scripts/{script_name}.py"
-    REPORT_TARGETS.extend(expand(str(path), variant=VARIANTS) for path in output.values())
+    if requested:
+        REPORT_TARGETS.extend(expand(str(path), variant=VARIANTS) for path in output.values())

@@ -10,7 +10,10 @@ TRACKING = config["tracking"]
 from cifarflow.track.tracking import experiment_name
 
 TRACKING_EXPERIMENT = experiment_name(config["tracking_experiment"], DATASET.name)
-TRACKING_PARAMS = {"tracking_uri": config["tracking_uri"], "experiment": TRACKING_EXPERIMENT, "dataset": DATASET.name}
+# train_code: the files of the code fingerprint tag (what the trainings ran), hashed when the runs are logged; a param,
+# not an input: the tracking scripts do not run them (an edit to them retrains, and so re-tracks, anyway)
+TRACKING_PARAMS = {"tracking_uri": config["tracking_uri"], "experiment": TRACKING_EXPERIMENT, "dataset": DATASET.name,
+                   "train_code": script_code("train")}
 TRACKING_TARGETS = ["results/tracking/study.json"] if TRACKING else []
 
 
@@ -23,7 +26,6 @@ rule track_trainings:
         predictions=every_training(f"{TRAINING_RESULTS}/val_predictions.npz"),
         train="results/data/train.npz",
         val="results/data/val.npz",
-        train_code=script_code("train"),  # the code fingerprint tag: what the trainings ran
         code=script_code("track_trainings"),
     output:
         runs="results/tracking/trainings.csv",
@@ -60,7 +62,6 @@ rule track_study:
         train="results/data/train.npz",
         val="results/data/val.npz",
         test="results/data/test.npz",
-        train_code=script_code("train"),
         code=script_code("track_study"),
     output:
         study="results/tracking/study.json",
@@ -78,8 +79,8 @@ rule track_study:
 
 
 # `compare_with`: this study against a named earlier one (its folder, or runs:/<id> of its MLflow study run) on the
-# same validation and test images, in the report. Reads stored predictions only, like the in-study comparisons.
-COMPARISON_TARGETS = []
+# same validation and test images; rules/report.smk draws it into the report. Reads stored predictions only, like the
+# in-study comparisons.
 
 
 rule compare_with:
@@ -93,8 +94,7 @@ rule compare_with:
         test="results/data/test.npz",
         code=script_code("compare_with"),
     output:
-        table=f"{FIGURES}/comparison/comparison.csv",
-        figure=figure(f"{FIGURES}/comparison/comparison.png", "study_comparison", "Against an earlier study", SELECTION),
+        table="results/comparison/comparison.csv",
     log:
         "logs/compare_with.log",
     benchmark:
@@ -111,7 +111,3 @@ rule compare_with:
         "../envs/track.yaml"
     script:
         "../workflow/scripts/compare_with.py"
-
-
-if config["compare_with"]:
-    COMPARISON_TARGETS = list(rules.compare_with.output)

@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from cifarflow.train.architectures import ARCHITECTURES, check_architectures
-from cifarflow.config import all_variants, deep_merge
+from cifarflow.config import all_variants, command_line_booleans, deep_merge
 from cifarflow.errors import UserError
 from conftest import dry_run_of_repo
 from recipes import BASE
@@ -24,6 +24,23 @@ CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 def test_shipped_configs_are_valid(path):
     config = deep_merge(CONFIG, yaml.safe_load((REPO / path).read_text()))  # as --configfile updates config.yaml
     validate(config, SCHEMA)
+
+
+def test_the_command_lines_true_and_false_are_booleans_where_the_schema_says_boolean():
+    """`--config tracking=false` gives the string "false" (Snakemake reads only True/False): it is the boolean where the
+    schema declares one (through $ref, allOf and additionalProperties), and left alone elsewhere."""
+    given = {"tracking": "false", "temperature_scaling": "Yes", "report": {"notebook_code": "OFF"},
+             "variants": {"v": {"augment": {"flip": "true"}, "dropout": "no", "arch": "false"}},
+             "compare_with": "false", "dataset": "on"}
+    config = deep_merge(CONFIG, copy.deepcopy(given))
+    command_line_booleans(config, yaml.safe_load(Path(SCHEMA).read_text()))
+    assert config["tracking"] is False and config["temperature_scaling"] is True
+    assert config["report"]["notebook_code"] is False
+    assert config["variants"]["v"]["augment"]["flip"] is True and config["variants"]["v"]["dropout"] is False
+    assert config["variants"]["v"]["arch"] == "false" and config["compare_with"] == "false" and config["dataset"] == "on"
+    unknown = {"tracking": "maybe"}
+    command_line_booleans(unknown, yaml.safe_load(Path(SCHEMA).read_text()))
+    assert unknown == {"tracking": "maybe"}  # the schema refuses it, with its own message
 
 
 @pytest.mark.parametrize("section,typo", [("train", "label_smothing"), ("augment", "flp")])

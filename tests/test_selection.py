@@ -109,6 +109,16 @@ def test_variants_validated_on_other_images_with_the_same_labels_are_not_compare
         select(metrics, predictions, "val_accuracy", level=0.05, resamples=50, seed=0, tie_rule="best_mean")
 
 
+def test_a_study_of_one_variant_selects_it_and_keeps_the_intervals_level():
+    """One variant leaves no pair to compare; the selection still names the level its intervals are drawn at (the
+    model card and the figures print it)."""
+    metrics = [training("weak", seed, 0.5, 1.0, 1, 1.0) for seed in (1, 2)]
+    result = select(metrics, [stored_predictions(LABELS, RIGHT["weak"])] * 2, "val_accuracy", level=0.1, resamples=50,
+                    seed=0, tie_rule="best_mean")
+    assert result["selection"]["variant"] == "weak" and result["selection"]["level"] == 0.1
+    assert result["selection"]["rule"].endswith("the only variant") and result["pairs"].empty
+
+
 @pytest.mark.parametrize("metric, seed", [("val_accuracy", 1), ("val_log_loss", 3)])
 def test_the_exported_seed_is_the_best_on_the_metric(metric, seed):
     result = study(metric)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +119,19 @@ def test_a_rerun_with_nothing_changed_plans_and_logs_nothing(own_tiny_study, cif
     assert planned_jobs(snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive))) == []
     store = client(store_of(own_tiny_study))
     before = sorted(run.info.run_id for run in all_runs(store))
-    snakemake(own_tiny_study, "--cores", "1", *archive_config(cifar10_archive), "--forcerun", "track_trainings",
-              "track_study", "--", "results/tracking/study.json")
+    log = own_tiny_study / "logs/track_trainings.log"
+    with ThreadPoolExecutor(1) as background, tracking.one_writer(store_of(own_tiny_study)):
+        # another job (another study sharing this store) is writing it: the tracking job waits its turn
+        rerun = background.submit(snakemake, own_tiny_study, "--cores", "1", *archive_config(cifar10_archive),
+                                  "--forcerun", "track_trainings", "track_study", "--", "results/tracking/study.json")
+        deadline = time.monotonic() + 240
+        while not (log.exists() and "another job is writing this store" in log.read_text()):
+            assert time.monotonic() < deadline and not rerun.done(), "the tracking job did not wait for the store's lock"
+            time.sleep(0.5)
+        time.sleep(2)
+        assert not rerun.done() and "already tracked" not in log.read_text()
+        # the lock is let go here, then the executor waits for the job
+    rerun.result()
     assert sorted(run.info.run_id for run in all_runs(store)) == before
     assert [str(v.version) for v in store.search_model_versions("name = 'cifarflow-cifar10'")] == ["1"]
     assert "0 new run(s), 3 already tracked" in (own_tiny_study / "logs/track_trainings.log").read_text()
@@ -300,7 +312,7 @@ def changed_study(tiny_study, cifar10_archive, tmp_path_factory):
     planned = planned_jobs(snakemake(study, "-n", *archive_config(cifar10_archive), "--",
                                      "results/figures/comparison/comparison.png", config=path))
     snakemake(study, "--cores", "2", *archive_config(cifar10_archive), "--", "results/figures/comparison/comparison.png",
-              config=path)
+              "results/figures/comparison/comparison.html", config=path)
     return study, planned
 
 
@@ -328,8 +340,13 @@ def test_compare_finds_exactly_the_changed_variant(tiny_study, changed_study, tm
     assert len(test) == 1 and test.iloc[0]["verdict"] in ("better", "worse", "tied")
     assert "small " in printed and "worse" in printed and (tmp_path / "comparison.png").stat().st_size > 5000
     # the report's comparison (compare_with) says the same
-    report = pd.read_csv(study / "results/figures/comparison/comparison.csv")
+    report = pd.read_csv(study / "results/comparison/comparison.csv")
     assert list(report["verdict"]) == list(pd.read_csv(tmp_path / "comparison.csv")["verdict"])
+    # and shows it as a table too: one row per compared pair, the changed variant's row highlighted
+    page = (study / "results/figures/comparison/comparison.html").read_text()
+    assert page.count("<tr class=\"highlight\">") == (report["verdict"] != "tied").sum() >= 1
+    assert page.count("<tr") == len(report) + 1 and "<td>small</td>" in page and "<td>worse</td>" in page
+    assert (tmp_path / "comparison.html").read_text().count("<tr") == len(report) + 1
     # and the first study read back from its MLflow study run gives the same validation rows
     record = json.loads((tiny_study / "results/tracking/study.json").read_text())
     assert cli.main(["compare", f"runs:/{record['study_run']}", str(study), "--tracking-uri", store_of(tiny_study),

@@ -60,7 +60,8 @@ results/) or MLflow study runs (runs:/RUN_ID, from --tracking-uri). For each var
 paired bootstrap interval of the difference in validation accuracy and log-loss, McNemar's test per seed pair, the
 verdict (better / worse / tied on --metric), and whether the variant's recipe and its predictions changed; then the
 two selected models on the test split. Both studies must hold the very same validation and test images (by content
-hash), else nothing is compared. Prints the table; --out DIR also writes DIR/comparison.csv and DIR/comparison.png.
+hash), else nothing is compared. Prints the table; --out DIR also writes DIR/comparison.csv, DIR/comparison.png
+and DIR/comparison.html.
 
 Exit status: 0 compared; 2 the studies could not be compared (other images, nothing in common, unreadable).
 """
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", metavar="A", help="the earlier study: a folder, or runs:/RUN_ID (an MLflow study run)")
     compare.add_argument("b", metavar="B", help="the later study, compared against A")
     compare.add_argument("--tracking-uri", metavar="URI", help="the MLflow store of runs:/ studies (default: MLflow's)")
-    compare.add_argument("--out", metavar="DIR", help="also write DIR/comparison.csv and DIR/comparison.png")
+    compare.add_argument("--out", metavar="DIR", help="also write DIR/comparison.csv, DIR/comparison.png and DIR/comparison.html")
     compare.add_argument("--metric", choices=("val_accuracy", "val_log_loss"), default="val_accuracy",
                          help="the metric whose interval gives the verdict (default: val_accuracy)")
     compare.add_argument("--level", type=float, default=0.05, help="two-sided level; intervals cover 1 - level")
@@ -256,9 +257,14 @@ def compare_command(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        from .report.figureio import write_output
+        from .report.figures.selection import study_comparison
+
         table.to_csv(out / "comparison.csv", index=False)
-        compare.figure(table, a.label, b.label, out / "comparison.png", args.level)
-        print(f"\nwritten: {out / 'comparison.csv'}, {out / 'comparison.png'}")
+        drawn = study_comparison(table, earlier=a.label, later=b.label, level=args.level)
+        write_output(drawn["figure"], out / "comparison.png")
+        (out / "comparison.html").write_text(drawn["table"])
+        print(f"\nwritten: {out / 'comparison.csv'}, {out / 'comparison.png'}, {out / 'comparison.html'}")
     return 0
 
 

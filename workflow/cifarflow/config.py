@@ -10,6 +10,39 @@ TRAINING_RESULTS = "results/variants/{variant}/seed-{seed}"
 LAST_RUN_CONFIG = ".snakemake/cifarflow/last_run_config.yaml"
 
 
+# What ``--config key=value`` may say for a boolean setting (Snakemake itself reads only True and False).
+BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
+def command_line_booleans(config: dict, schema: dict) -> None:
+    """Snakemake's ``--config key=value`` reads only ``True`` and ``False`` as booleans; a setting the schema declares
+    boolean also takes true/false, yes/no, on/off in any case (``--config tracking=false``). Changes ``config`` in
+    place, following the schema's ``properties``, ``$ref``, ``allOf`` and ``additionalProperties``."""
+
+    def resolved(node: dict) -> list[dict]:  # the node and every node it refers to or combines
+        if "$ref" in node:
+            node = schema["definitions"][node["$ref"].split("/")[-1]] | {k: v for k, v in node.items() if k != "$ref"}
+        return [node] + [part for sub in node.get("allOf", []) for part in resolved(sub)]
+
+    def walk(values: dict, node: dict) -> None:
+        nodes = resolved(node)
+        for key, value in values.items():
+            settings = [n["properties"][key] for n in nodes if key in n.get("properties", {})] or [
+                n["additionalProperties"] for n in nodes if isinstance(n.get("additionalProperties"), dict)]
+            types = {t for setting in settings for n in resolved(setting) for t in _as_list(n.get("type"))}
+            if isinstance(value, dict):
+                for setting in settings:
+                    walk(value, setting)
+            elif isinstance(value, str) and "boolean" in types and value.lower() in BOOLEAN_WORDS:
+                values[key] = BOOLEAN_WORDS[value.lower()]
+
+    walk(config, schema)
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def deep_merge(base: dict, override: dict | None) -> dict:
     merged = copy.deepcopy(base)
     for key, value in (override or {}).items():

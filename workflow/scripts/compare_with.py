@@ -5,7 +5,7 @@ import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.track.compare import compare_studies, figure, format_table, load_folder, load_study
+    from cifarflow.track.compare import compare_studies, format_table, load_folder, load_study
 
     p, out = snakemake.params, snakemake.output
     with tempfile.TemporaryDirectory() as scratch:
@@ -14,5 +14,4 @@ with logged(snakemake.log[0]):
         table = compare_studies(earlier, this, level=p.level, resamples=p.resamples, seed=p.bootstrap_seed,
                                 metric=p.metric)
     table.to_csv(out.table, index=False)
-    figure(table, earlier.label, this.label, out.figure, p.level)
     print(format_table(table, earlier.label, this.label))

@@ -251,6 +251,41 @@ def calibration_html(table: pd.DataFrame, selected: str) -> str:
                                                                        right=list(columns.values())[1:], highlight=highlight))
 
 
+# --- against an earlier study ------------------------------------------------------------------
+
+def comparison_html(comparison: pd.DataFrame, earlier: str, later: str, level: float) -> str:
+    """``cifarflow compare``'s table (B = ``later`` against A = ``earlier``) as an HTML page, the rows whose verdict
+    is not "tied" highlighted."""
+    def points(value: float) -> str:
+        return f"{100 * value:+.2f}"
+
+    changed = {True: "changed", False: "same"}
+    shown = pd.DataFrame({
+        "split": comparison["split"],
+        "variant": [r.variant if r.split == "validation" else f"selected: {r.a} → {r.b}" for r in comparison.itertuples()],
+        "seeds A / B": [f"{a} / {b}" for a, b in zip(comparison["seeds_a"], comparison["seeds_b"])],
+        "accuracy A": comparison["accuracy_a"].map("{:.4f}".format),
+        "accuracy B": comparison["accuracy_b"].map("{:.4f}".format),
+        "Δ accuracy (points)": comparison["delta_accuracy"].map(points),
+        "interval": [f"{points(low)} to {points(high)}" for low, high in
+                     zip(comparison["delta_accuracy_low"], comparison["delta_accuracy_high"])],
+        "Δ log-loss": comparison["delta_log_loss"].map("{:+.4f}".format),
+        "log-loss interval": [f"{low:+.4f} to {high:+.4f}" for low, high in
+                              zip(comparison["delta_log_loss_low"], comparison["delta_log_loss_high"])],
+        "McNemar p (per seed pair)": comparison["mcnemar_p"],
+        "verdict": comparison["verdict"],
+        "recipe": [changed.get(value, "unknown") if not pd.isna(value) else "unknown" for value in comparison["recipe_changed"]],
+        "predictions": [changed[bool(value)] for value in comparison["predictions_changed"]],
+    })
+    note = (f"<p>B: <b>{html.escape(later)}</b> against A: <b>{html.escape(earlier)}</b>, on the same images. Δ: B − A; "
+            f"intervals: {1 - level:.0%} paired bootstrap over the images; the verdict (better, worse or tied) on the "
+            "selection metric. \"recipe\": whether the variant's resolved settings differ; \"predictions\": whether its "
+            "stored predictions do (\"same\": it was not retrained). Highlighted: a difference beyond noise.</p>")
+    highlight = [i for i, verdict in enumerate(comparison["verdict"]) if verdict != "tied"]
+    right = [column for column in shown.columns if column.startswith(("accuracy", "Δ", "interval", "log-loss"))]
+    return html_page("Against an earlier study", note + table_html(shown, right=right, highlight=highlight))
+
+
 # --- pipeline -----------------------------------------------------------------------------------
 
 def _median(data: pd.DataFrame, column: str) -> float:

@@ -66,6 +66,7 @@ def select(metrics: list[dict], predictions: list[dict], metric: str, level: flo
     chosen = selection["variant"]
     exported = export_seed(trainings, chosen, metric)
     selection |= {
+        "level": level,  # the intervals' level, also when one variant leaves no pair to compare
         "seeds": [int(value) for value in trainings.loc[trainings["variant"] == chosen, "seed"]],
         "exported_seed": exported,
         "export_rule": EXPORT_RULE.format(metric=metric),

@@ -199,40 +199,6 @@ def format_table(table: pd.DataFrame, a: str, b: str) -> str:
     return "\n".join(lines)
 
 
-VERDICT_COLORS = {"better": "#2a9d8f", "worse": "#e76f51", "tied": "#8d99ae"}
-
-
-def figure(table: pd.DataFrame, a: str, b: str, path: Path, level: float = 0.05) -> None:
-    """Δaccuracy (B − A, points) with its paired bootstrap interval per variant and for the selected models."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [r.variant if r.split == "validation" else f"selected, test: {r.a} → {r.b}" for r in table.itertuples()]
-    delta = 100 * table["delta_accuracy"].to_numpy()
-    low, high = 100 * table["delta_accuracy_low"].to_numpy(), 100 * table["delta_accuracy_high"].to_numpy()
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(table)))
-    y = np.arange(len(table))[::-1]
-    for k, r in enumerate(table.itertuples()):
-        color = VERDICT_COLORS[r.verdict]
-        ax.errorbar(delta[k], y[k], xerr=[[max(delta[k] - low[k], 0)], [max(high[k] - delta[k], 0)]], fmt="o",
-                    color=color, capsize=3)
-        marker = "" if r.predictions_changed else "  (same predictions)"
-        ax.annotate(f"{r.verdict}{marker}", (high[k], y[k]), xytext=(6, 0), textcoords="offset points", va="center",
-                    fontsize=8, color=color)
-    ax.axvline(0, color="black", lw=0.8)
-    span = max(float(np.max(high, initial=0)) - float(np.min(low, initial=0)), 1.0)
-    ax.set_xlim(min(float(np.min(low, initial=0)), 0) - 0.05 * span, max(float(np.max(high, initial=0)), 0) + 0.45 * span)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel(f"Δ accuracy, B − A (percentage points; {100 * (1 - level):g} % paired bootstrap interval)")
-    ax.set_title(f"B: {b}\nagainst A: {a}", fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def run(source_a: str, source_b: str, tracking_uri: str | None = None, **options) -> tuple[pd.DataFrame, Study, Study]:
     with tempfile.TemporaryDirectory() as scratch:
         a = load_study(source_a, tracking_uri, Path(scratch) / "a")

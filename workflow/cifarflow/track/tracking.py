@@ -12,12 +12,14 @@ is already in the experiment is found, not logged again. A retrained variant has
 the old one stays. mlflow is imported only inside the functions that log, so the package imports without it.
 """
 
+import fcntl
 import hashlib
 import json
 import socket
 import subprocess
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,26 @@ def artifact_location(uri: str, workdir: Path) -> str | None:
     if uri.startswith("sqlite:"):
         return (Path(workdir) / STORE / "artifacts").resolve().as_uri()
     return None
+
+
+@contextmanager
+def one_writer(uri: str):
+    """While a job writes a local SQLite store (``sqlite:///<path>``): an exclusive lock on ``<path>.lock`` beside it.
+    SQLite admits one writer at a time, MLflow migrates a new store's schema when it first opens it, and a job looks
+    for a run's fingerprint before it logs the run; so two jobs on one store (two studies sharing a ``tracking_uri``)
+    take turns instead of failing on a locked database or logging a run twice. A server orders its own writes."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    store = Path(uri[len("sqlite:///"):])
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store.with_name(store.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{store}: another job is writing this store; waiting for it to finish", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 LOGGED_NOTHING = ("nothing was logged; the study's results are intact (start the server, set tracking_uri, or "

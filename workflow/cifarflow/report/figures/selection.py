@@ -1,5 +1,5 @@
 """The report's figures of its *5. Selection* category: the variants compared, the regularization sweep, the
-paired verdicts and the seed's questions."""
+paired verdicts, the seed's questions and this study against an earlier one (``compare_with``)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..tables import sweep_table, variants_html
+from ..tables import comparison_html, sweep_table, variants_html
 from .style import CORRECT, OTHER, SELECTED, TRAIN, VAL, WRONG, registered, spread_band
 
 
@@ -153,6 +153,7 @@ def verdicts(pairs: pd.DataFrame, table: pd.DataFrame, selection: dict) -> Figur
 
 
 OUTCOME_COLORS = {"holds": CORRECT, "reversed": WRONG, "not shown (tied)": OTHER}
+VERDICT_COLORS = {"better": CORRECT, "worse": WRONG, "tied": OTHER}
 
 
 @registered
@@ -183,6 +184,35 @@ def questions(questions: pd.DataFrame) -> Figure:
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig
+
+
+@registered
+def study_comparison(comparison: pd.DataFrame, earlier: str, later: str = "this study", level: float = 0.05) -> dict:
+    """Two studies on the same images (``comparison``: ``cifarflow compare``'s table, B = ``later`` against A =
+    ``earlier``): per variant in both and for the two selected models on the test split, Δaccuracy (points) with its
+    paired bootstrap interval, coloured by the verdict; beside the figure the whole table as an HTML page."""
+    labels = [r.variant if r.split == "validation" else f"selected, test: {r.a} → {r.b}" for r in comparison.itertuples()]
+    delta = 100 * comparison["delta_accuracy"].to_numpy(dtype=float)
+    low = 100 * comparison["delta_accuracy_low"].to_numpy(dtype=float)
+    high = 100 * comparison["delta_accuracy_high"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(comparison)))
+    rows = np.arange(len(comparison))[::-1]
+    for k, r in enumerate(comparison.itertuples()):
+        color = VERDICT_COLORS[r.verdict]
+        ax.errorbar(delta[k], rows[k], xerr=_error_bars(delta[k:k + 1], low[k:k + 1], high[k:k + 1]), fmt="o", color=color,
+                    capsize=3)
+        same = "" if r.predictions_changed else "  (same predictions)"
+        ax.annotate(f"{r.verdict}{same}", (high[k], rows[k]), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=8, color=color)
+    ax.axvline(0, color="black", lw=0.8)
+    span = max(float(np.max(high, initial=0)) - float(np.min(low, initial=0)), 1.0)
+    ax.set_xlim(min(float(np.min(low, initial=0)), 0) - 0.05 * span, max(float(np.max(high, initial=0)), 0) + 0.45 * span)
+    ax.set_yticks(rows, labels, fontsize=8)
+    ax.set_xlabel(f"Δ accuracy, B − A (percentage points; {1 - level:.0%} paired bootstrap interval)")
+    ax.set_title(f"B: {later}\nagainst A: {earlier}", fontsize=9)
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return {"figure": fig, "table": comparison_html(comparison, earlier, later, level)}
 
 
 def _error_bars(values, low, high) -> np.ndarray:
