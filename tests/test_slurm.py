@@ -23,7 +23,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
 PARTITION = os.environ.get("SLURM_TEST_PARTITION", "debug")
 ACCOUNT = os.environ.get("SLURM_TEST_ACCOUNT", "cifarflow")
-# The whole SLURM run (about 40 jobs, two at a time on the test's 2-CPU node, some 10-20 s of scheduling each);
+# What the SLURM run makes: the study to its test evaluation, a figure and the trainings' MLflow runs, so every kind
+# of job runs (SLURM jobs with the default and the training resources, one per (variant, seed), and local rules: the
+# figures and tracking, which run where Snakemake runs). The stages after the test evaluation are jobs of the same kinds;
+# each SLURM job costs 10-30 s of scheduling and start-up on the test's 2-CPU node.
+TARGETS = ["results/test/metrics.json", "results/figures/test/confusion_matrix.png", "results/tracking/trainings.csv"]
 # `timeout` sends SIGTERM (Snakemake then cancels its jobs), KILL 30 s later.
 RUN_TIMEOUT_S = 900
 SACCT_FIELDS = ["JobID", "JobName", "Partition", "Account", "AllocTRES", "State", "ExitCode", "Elapsed", "Comment"]
@@ -98,7 +102,7 @@ def slurm_study(slurm_cluster, tmp_path_factory, cifar10_archive):
     shutil.copy(TINY_CONFIG, workdir / "config.yaml")
     profile = write_test_profile(workdir)
     command = ["timeout", "-k", "30", str(RUN_TIMEOUT_S), SNAKEMAKE, "--profile", str(profile.relative_to(workdir)),
-               *archive_config(cifar10_archive)]
+               *archive_config(cifar10_archive), "--", *TARGETS]
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env,
                             timeout=RUN_TIMEOUT_S + 60)
@@ -133,9 +137,10 @@ def test_jobs_are_submitted_to_and_accounted_by_slurm(slurm_study):
     jobs = remote_jobs(log)
     assert jobs, f"no jobs ran:\n{log[-5000:]}"
     assert set(submitted) == set(jobs), "every job of the run (and only those) went through sbatch"
-    figures = re.findall(r"^localrule (plot\w*):", log, re.M)
-    assert "plot_confusion_matrix" in figures and not [rule for rule in jobs.values() if rule.startswith("plot")], \
-        "figures are drawn where Snakemake runs, not submitted"
+    local = re.findall(r"^localrule (\w+):", log, re.M)
+    assert {"plot_confusion_matrix", "track_trainings"} <= set(local), local
+    assert not [rule for rule in jobs.values() if rule.startswith(("plot", "track"))], \
+        "figures and tracking run where Snakemake runs (one writer on the MLflow store), not submitted"
     rows = sacct(submitted.values())
     by_id = {row["JobID"]: row for row in rows}
     assert set(by_id) == set(submitted.values()), f"sacct knows the plugin's job ids: {sorted(by_id)}"
@@ -160,7 +165,7 @@ def test_the_run_finished(slurm_study, cifar10_archive):
     workdir, log, _ = slurm_study
     assert re.search(r"(\d+) of \1 steps \(100%\) done", log), log[-3000:]
     assert (workdir / "results" / "test" / "metrics.json").is_file()
-    dry_run = snakemake(workdir, "-n", *archive_config(cifar10_archive))
+    dry_run = snakemake(workdir, "-n", *archive_config(cifar10_archive), "--", *TARGETS)
     assert "Nothing to be done" in dry_run.stdout + dry_run.stderr, dry_run.stdout[-3000:]
 
 
