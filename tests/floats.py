@@ -14,6 +14,14 @@ SUM_ULPS = 4  # per summed term
 NETWORK_ULPS = 128  # softmax outputs of a few-layer CNN computed by two code paths (1.5e-5 at probability 1)
 
 
+def other_kernel_path() -> dict[str, str]:
+    """The environment that makes TensorFlow take the CPU kernels this machine does not take by default: oneDNN's
+    AVX2 code on an AVX-512 CPU, else Eigen's (oneDNN off). A model run under it computes what another CPU would."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        avx512 = "avx512f" in cpuinfo.read()
+    return {"ONEDNN_MAX_CPU_ISA": "AVX2"} if avx512 else {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
 def float32_tolerance(*arrays, ulps: float) -> float:
     """Absolute tolerance: ``ulps`` float32 ulps of the largest magnitude among ``arrays``."""
     scale = max(float(np.max(np.abs(np.asarray(a, dtype=np.float64)))) for a in arrays)
