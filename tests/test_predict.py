@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,23 @@ def test_bad_inputs_are_reported_and_the_others_classified(tiny_study, png_folde
     assert "1 image(s) classified, 5 input(s) failed" in result.stderr
     assert list(read_csv(out).index) == [str(good)]
     assert result.stdout.startswith(f"{good}: ")
+
+
+def test_a_wheel_of_the_project_holds_every_module_of_the_package(tmp_path):
+    """`pip install .` (not only the README's editable install) gives the whole package, its stage folders included."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "workflow/cifarflow", source / "workflow/cifarflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "wheel")], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "wheel").glob("cifarflow-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = {name for name in archive.namelist() if name.startswith("cifarflow/") and name.endswith(".py")}
+    modules = {path.relative_to(REPO / "workflow").as_posix() for path in (REPO / "workflow/cifarflow").rglob("*.py")}
+    assert packaged == modules and "cifarflow/export/predict.py" in packaged
 
 
 def test_nothing_readable_fails_without_loading_a_model(tmp_path):
