@@ -280,7 +280,9 @@ def comparison_html(comparison: pd.DataFrame, earlier: str, later: str, level: f
     note = (f"<p>B: <b>{html.escape(later)}</b> against A: <b>{html.escape(earlier)}</b>, on the same images. Δ: B − A; "
             f"intervals: {1 - level:.0%} paired bootstrap over the images; the verdict (better, worse or tied) on the "
             "selection metric. \"recipe\": whether the variant's resolved settings differ; \"predictions\": whether its "
-            "stored predictions do (\"same\": it was not retrained). Highlighted: a difference beyond noise.</p>")
+            "stored predictions do (\"same\": it was not retrained). Highlighted: a difference beyond the images' noise; with "
+            "one seed per study, not beyond the training's own (two runs of the same recipes can differ by a point: "
+            "docs/tracking.md).</p>")
     highlight = [i for i, verdict in enumerate(comparison["verdict"]) if verdict != "tied"]
     right = [column for column in shown.columns if column.startswith(("accuracy", "Δ", "interval", "log-loss"))]
     return html_page("Against an earlier study", note + table_html(shown, right=right, highlight=highlight))
