@@ -41,10 +41,12 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 
 
 # The test files that take longest (minutes: a study run through SLURM, a whole study of their own, trainings killed
-# and resumed), started first so that pytest-xdist's workers finish together (pyproject.toml: --no-loadscope-reorder).
+# and resumed; then tens of seconds), longest first as measured, so that pytest-xdist's workers finish together
+# (pyproject.toml: --no-loadscope-reorder); test_study_workflow.py early also makes the shared tiny study early.
 LONGEST_FIRST = [
-    "test_slurm.py", "test_custom_dataset.py", "test_study_workflow.py", "test_cpu_study.py", "test_backend.py", "test_live.py",
-    "test_tracking.py",
+    "test_slurm.py", "test_study_workflow.py", "test_custom_dataset.py", "test_cpu_study.py", "test_tracking.py",
+    "test_backend.py", "test_options.py", "test_data_workflow.py", "test_learning.py", "test_bench.py", "test_costs.py",
+    "test_training.py",
 ]
 
 # Every test has a time limit (pytest-timeout; pyproject.toml: `timeout`, fixtures included). A test that needs one of

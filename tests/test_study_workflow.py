@@ -169,7 +169,7 @@ def test_changing_a_stage_reruns_it_and_what_follows(own_tiny_study, cifar10_arc
     assert planned_jobs(snakemake(own_tiny_study, "-n", *archive_config(cifar10_archive))) == []
 
 
-EPOCHS = 8  # long enough to kill a training after its third epoch
+EPOCHS = 6  # long enough to kill a training after its third epoch
 
 
 def long_config(folder, epochs=EPOCHS, **train):
