@@ -8,17 +8,13 @@ from cifarflow.fileio import save_json
 
 with logged(snakemake.log[0]):
     from cifarflow.fileio import image_digest, load_split
-    from cifarflow.track.tracking import (TAG, artifact_location, client_for, experiment_id, log_study, one_writer,
-                                          registered_model_name, store_uri, study_run, study_tags)
+    from cifarflow.track.tracking import TAG, log_study, open_store, registered_model_name, study_run, study_tags
 
     inp, p = snakemake.input, snakemake.params
-    uri = store_uri(p.tracking_uri, Path.cwd())
-    with one_writer(uri):  # one job at a time on a SQLite store
-        client = client_for(uri)
+    with open_store(p.tracking_uri, p.experiment, Path.cwd()) as (uri, client, experiment):
         tags = study_tags(p.dataset, p.experiment, snakemake.config, p.train_code, Path(inp.train), Path(inp.val))
         test_images = load_split(inp.test)[0]
         tags[TAG + "test_images_sha256"] = image_digest(test_images)
-        experiment = experiment_id(client, p.experiment, artifact_location(uri, Path.cwd()))
         trainings = pd.read_csv(inp.runs)
         training_ids = [(row.variant, int(row.seed), row.run_id) for row in trainings.itertuples()]
         files = {key: Path(inp[key]) for key in ("selection", "variants", "trainings", "pairs", "test_metrics",

@@ -6,15 +6,11 @@ import stage  # noqa: F401
 from cifarflow.runlog import logged
 
 with logged(snakemake.log[0]):
-    from cifarflow.track.tracking import (artifact_location, client_for, experiment_id, log_training, one_writer, store_uri,
-                                          study_tags, training_run)
+    from cifarflow.track.tracking import log_training, open_store, study_tags, training_run
 
     inp, p = snakemake.input, snakemake.params
-    uri = store_uri(p.tracking_uri, Path.cwd())
-    with one_writer(uri):  # one job at a time on a SQLite store
-        client = client_for(uri)  # an unreachable server fails here, in one line, before anything is read or logged
+    with open_store(p.tracking_uri, p.experiment, Path.cwd()) as (uri, client, experiment):
         tags = study_tags(p.dataset, p.experiment, snakemake.config, p.train_code, Path(inp.train), Path(inp.val))
-        experiment = experiment_id(client, p.experiment, artifact_location(uri, Path.cwd()))
         rows = []
         for summary in inp.summaries:
             run = training_run(Path(summary).parent, tags)

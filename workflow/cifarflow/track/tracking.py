@@ -294,6 +294,16 @@ def experiment_id(client, name: str, location: str | None) -> str:
     return found.experiment_id
 
 
+@contextmanager
+def open_store(configured_uri: str | None, experiment: str, workdir: Path):
+    """The study's tracking store opened for writing: (uri, client, experiment id), held for one job at a time
+    (``one_writer``). A server that cannot be reached fails here, in one line, before anything is logged."""
+    uri = store_uri(configured_uri, workdir)
+    with one_writer(uri):
+        client = client_for(uri)
+        yield uri, client, experiment_id(client, experiment, artifact_location(uri, workdir))
+
+
 def find_run(client, experiment: str, fingerprint: str) -> str | None:
     """The id of a finished run of the experiment that logged exactly this content, if any."""
     runs = client.search_runs([experiment], filter_string=f"tags.`{FINGERPRINT}` = '{fingerprint}'",
