@@ -86,12 +86,16 @@ def local_cpu_seconds(recipes: list[Recipe], split_size: int, cores: int, train_
     return wall_seconds([cpu_seconds(each, split_size, threads) for each in recipes], cores // threads)
 
 
+def recipes_of(config: dict, trainings: list[tuple[str, int]]) -> tuple[list[Recipe], int]:
+    """The recipes of these (variant, seed) trainings of the study, and the images its training split holds."""
+    split_size = training_split_size(dataset_of(config), config["validation_batches"], config.get("validation_size", 0))
+    variants = all_variants(config)
+    return [recipe_of(variants[name]) for name, _ in trainings], split_size
+
+
 def study_cost_words(config: dict) -> str:
     """A whole study's trainings and their rough time on the measured 2-core CPU and on one GPU, in words."""
-    spec = dataset_of(config)
-    split_size = training_split_size(spec, config["validation_batches"], config.get("validation_size", 0))
-    variants = all_variants(config)
-    recipes = [recipe_of(variants[name]) for name, seeds in variant_seeds(config).items() for _ in seeds]
+    recipes, split_size = recipes_of(config, [(name, seed) for name, seeds in variant_seeds(config).items() for seed in seeds])
     cpu = local_cpu_seconds(recipes, split_size, MEASURED_CORES, config["train_threads"])
     gpu = sum(gpu_seconds(each, split_size) for each in recipes)
     return (f"{len(recipes)} trainings, roughly {duration_text(cpu)} on {MEASURED_CORES} CPU cores and "
@@ -117,10 +121,7 @@ def cost_message(config: dict, machine: Machine, pending: list[tuple[str, int]])
     total = sum(len(seeds) for seeds in variant_seeds(config).values())
     if not pending:
         return None
-    spec = dataset_of(config)
-    split_size = training_split_size(spec, config["validation_batches"], config.get("validation_size", 0))
-    variants = all_variants(config)
-    recipes = [recipe_of(variants[name]) for name, _ in pending]
+    recipes, split_size = recipes_of(config, pending)
     todo = f"cifarflow: {len(pending)} of {total} trainings to do, roughly"
     if not machine.local:
         if machine.train_gpus:
