@@ -28,5 +28,11 @@ def archive_path():
     return f"resources/{tag.lower()}/{DATASET.archive_name}"
 
 
+def archive_record():
+    """Where the archive came from, as the model card records it."""
+    md5, sha256 = archive_checksum()
+    return {"archive": archive_source(), "official": not config.get("archive"), "md5": md5, "sha256": sha256}
+
+
 def raw_batches():
     return [f"results/data/raw/{batch}.npz" for batch in DATASET.batches]

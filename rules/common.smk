@@ -1,6 +1,10 @@
 # The study as the config describes it: its variants and seeds, the wildcards, the input functions the rules share
 # and the package modules each rule's script runs (its code inputs).
+import os
 import re
+from pathlib import Path
+
+import yaml
 
 from cifarflow.codeinputs import package_modules
 from cifarflow.config import TRAINING_RESULTS, all_variants, training_settings, variant_seeds

@@ -1,7 +1,8 @@
 # Before the first job of a run: the cost line (the trainings still to do and their rough time) and the run's
 # config, kept for `cifarflow status`.
-import yaml
+import os
 
+import yaml
 from snakemake.logging import logger
 
 from cifarflow.backend import usable_threads, visible_gpus

@@ -11,6 +11,7 @@
 
 import glob
 import json
+import os
 
 from cifarflow.costs import study_cost_words
 
@@ -353,12 +354,7 @@ rule model_card:
         "logs/model_card.log",
     params:
         dataset=DATASET.facts(config["cifar100_labels"], config["validation_batches"], config["validation_size"]),
-        source={
-            "archive": archive_source(),
-            "official": not config.get("archive"),
-            "md5": archive_checksum()[0],
-            "sha256": archive_checksum()[1],
-        },
+        source=archive_record(),
         confused_pairs=config["report"]["confused_pairs"],
         weakest_corruptions=3,
     conda:
