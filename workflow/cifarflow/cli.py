@@ -262,9 +262,10 @@ def compare_command(args) -> int:
 
         table.to_csv(out / "comparison.csv", index=False)
         drawn = study_comparison(table, earlier=a.label, later=b.label, level=args.level)
-        write_output(drawn["figure"], out / "comparison.png")
-        (out / "comparison.html").write_text(drawn["table"])
-        print(f"\nwritten: {out / 'comparison.csv'}, {out / 'comparison.png'}, {out / 'comparison.html'}")
+        paths = {"figure": out / "comparison.png", "table": out / "comparison.html"}
+        for name, path in paths.items():
+            write_output(drawn[name], path)
+        print(f"\nwritten: {out / 'comparison.csv'}, {paths['figure']}, {paths['table']}")
     return 0
 
 

@@ -274,7 +274,7 @@ def comparison_html(comparison: pd.DataFrame, earlier: str, later: str, level: f
                               zip(comparison["delta_log_loss_low"], comparison["delta_log_loss_high"])],
         "McNemar p (per seed pair)": comparison["mcnemar_p"],
         "verdict": comparison["verdict"],
-        "recipe": [changed.get(value, "unknown") if not pd.isna(value) else "unknown" for value in comparison["recipe_changed"]],
+        "recipe": ["unknown" if pd.isna(value) else changed[bool(value)] for value in comparison["recipe_changed"]],
         "predictions": [changed[bool(value)] for value in comparison["predictions_changed"]],
     })
     note = (f"<p>B: <b>{html.escape(later)}</b> against A: <b>{html.escape(earlier)}</b>, on the same images. Δ: B − A; "
