@@ -1,91 +1,68 @@
 # The report: figures, tables and the analysis notebook, each drawn from cached results (no rule here trains or
-# predicts). Each rule is one report_rule(...) row: its name, inputs, outputs (figures are figure(...) outputs with a
-# caption in workflow/report/) and params; settings that only change the report live under config["report"], so
-# editing them reruns report rules only. A row with plot="<function>" needs no script of its own: the generic
-# workflow/scripts/plot.py calls the function registered under that name (@registered, in the module of its report
-# category under workflow/cifarflow/report/figures/) with the inputs, read by file type (read={...} names another
-# reader), and the params, and writes what it returns to the outputs. Adding a figure: its function in its
-# category's module, a row here and its caption (docs/extending.md). The rows that run a script of their own compute
-# more than a figure from results: layer_table (loads each model), rule_graph (asks Snakemake for the rules) and the
-# notebook's.
+# predicts). Settings that only change the report live under config["report"], so editing them reruns report rules
+# only.
+#
+# Figures: each figure function registered in workflow/cifarflow/report/figures/ (@registered("Title", ...), in the
+# module of its report category) gets its rule, plot_<name>, made here by figure_rule (rules/report_outputs.smk): its
+# arguments name the results (RESULTS) and settings (SETTINGS) it draws from, and the generic
+# workflow/scripts/plot.py calls it and writes what it returns. Adding a figure: its function and its caption
+# workflow/report/<name>.rst (docs/extending.md). The other rules run a script of their own, as they compute more than
+# a figure from results: layer_table (loads each model), rule_graph (asks Snakemake for the rules), the notebook's and
+# the model card.
 
 import glob
 import json
 import os
 
 from cifarflow.costs import study_cost_words
+from cifarflow.report.catalog import FIGURE_MODULES, figure_functions
 
 REPORT = config["report"]
-FIGURES = "results/figures"
 
-# The workflow's own files: the rule graph is redrawn when they change.
+# The results a figure function takes, by argument name (one file per training where the path has {seed}).
+RESULTS = {
+    "classes": Result(rules.unpack.output.classes),
+    "train": Result(rules.normalize.output.train),
+    "val": Result(rules.normalize.output.val),
+    "test": Result(rules.normalize.output.test),
+    "histories": Result(rules.train.output.history, read="histories_by_variant"),
+    "summaries": Result(rules.train.output.summary),
+    "calibrations": Result(rules.calibrate.output.calibration),
+    "selection": Result(rules.select_best.output.selection),
+    "variants": Result(rules.select_best.output.table),
+    "pairs": Result(rules.select_best.output.pairs),
+    "questions": Result(rules.answer_questions.output.questions),
+    "comparison": Result("results/comparison/comparison.csv", made=bool(config["compare_with"])),  # rule compare_with
+    "test_metrics": Result(rules.evaluate_test.output.metrics),
+    "predictions": Result(rules.evaluate_test.output.predictions),
+    "confusion": Result(rules.evaluate_test.output.confusion, read="indexed_csv"),
+    "classification_report": Result(rules.evaluate_test.output.report, read="indexed_csv"),
+    "robustness": Result(rules.evaluate_robustness.output.table),
+    "robustness_summary": Result(rules.evaluate_robustness.output.summary),
+    "benchmarks": Result(lambda wildcards: BENCHMARKS, read="benchmarks"),  # BENCHMARKS: at the end, once every rule exists
+}
+
+# The settings a figure function takes, by argument name.
+SETTINGS = {
+    "reference": config["seed_test_accuracy"],
+    "per_class": REPORT["samples_per_class"],
+    "per_kind": REPORT["test_samples"],
+    "top": REPORT["confused_pairs"],
+    "earlier": config["compare_with"],
+    "level": config["significance_level"],
+}
+
+for function in figure_functions():
+    figure_rule(function, RESULTS, SETTINGS)
+
+# The workflow's own files, the figure modules among them (each figure function is a rule): the rule graph is
+# redrawn when they change.
 WORKFLOW_SOURCES = [
     os.path.relpath(path)
     for path in [os.path.join(workflow.basedir, "Snakefile")]
     + sorted(glob.glob(os.path.join(workflow.basedir, "rules", "*.smk")))
+    + sorted(str(path) for path in FIGURE_MODULES.glob("*.py"))
 ]
-
-
-# --- data ---------------------------------------------------------------------------------------
-
-report_rule(
-    "plot_class_counts",
-    input={
-        "train": "results/data/train.npz",
-        "val": "results/data/val.npz",
-        "test": "results/data/test.npz",
-        "classes": "results/data/classes.json",
-    },
-    output={"figure": figure(f"{FIGURES}/data/class_counts.png", "class_counts", "Images per class", DATA)},
-    plot="class_counts",
-)
-
-report_rule(
-    "plot_sample_images",
-    input={"train": "results/data/train.npz", "classes": "results/data/classes.json"},
-    output={"figure": figure(f"{FIGURES}/data/sample_images.png", "sample_images", "Sample images per class", DATA)},
-    params={"per_class": REPORT["samples_per_class"], "seed": 0},
-    plot="sample_images",
-)
-
-# --- training -----------------------------------------------------------------------------------
-
-report_rule(
-    "plot_learning_curves",
-    input={"histories": seeds_of_variant(f"{TRAINING_RESULTS}/history.csv")},
-    output={
-        "figure": figure(
-            f"{FIGURES}/training/variants/{{variant}}.png",
-            "learning_curves",
-            "Learning curves",
-            TRAINING,
-            "Learning curves per variant",
-        )
-    },
-    params={"variant": lambda wildcards: wildcards.variant, "reference": config["seed_test_accuracy"]},
-    plot="variant_learning_curves",
-    read={"histories": "histories_by_variant"},
-)
-
-report_rule(
-    "plot_all_learning_curves",
-    input={
-        "histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
-        "selection": "results/selection/selection.json",
-    },
-    output={
-        "figure": figure(
-            f"{FIGURES}/training/all_variants.png",
-            "all_learning_curves",
-            "Validation curves of all variants",
-            TRAINING,
-            "All variants",
-        )
-    },
-    params={"reference": config["seed_test_accuracy"]},
-    plot="all_learning_curves",
-    read={"histories": "histories_by_variant"},
-)
 
 # --- architectures ------------------------------------------------------------------------------
 
@@ -97,175 +74,6 @@ report_rule(
     },
     output={"table": figure(f"{FIGURES}/architectures/{{variant}}.html", "layer_table", "Layer table", ARCHITECTURES)},
     params={"keras_backend": config["keras_backend"]},
-)
-
-# --- selection ----------------------------------------------------------------------------------
-
-report_rule(
-    "plot_variant_comparison",
-    input={"table": "results/selection/variants.csv", "selection": "results/selection/selection.json"},
-    output={
-        "figure": figure(f"{FIGURES}/selection/variants.png", "variant_comparison", "Variant comparison", SELECTION),
-        "table": figure(f"{FIGURES}/selection/variants.html", "variant_table", "Variant table", SELECTION),
-    },
-    params={"reference": config["seed_test_accuracy"]},
-    plot="variant_comparison",
-)
-
-report_rule(
-    "plot_regularization_sweep",
-    input={
-        "summaries": every_training(f"{TRAINING_RESULTS}/training.json"),
-        "histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
-        "variants": "results/selection/variants.csv",
-        "selection": "results/selection/selection.json",
-    },
-    output={
-        "figure": figure(
-            f"{FIGURES}/selection/regularization_sweep.png", "regularization_sweep", "Regularization sweep", SELECTION
-        ),
-        "table": f"{FIGURES}/selection/regularization_sweep.csv",
-    },
-    plot="regularization_sweep",
-    read={"histories": "histories_by_variant"},
-)
-report_rule(
-    "plot_verdicts",
-    input={
-        "pairs": "results/selection/pairwise.csv",
-        "table": "results/selection/variants.csv",
-        "selection": "results/selection/selection.json",
-    },
-    output={"figure": figure(f"{FIGURES}/selection/verdicts.png", "verdicts", "Paired comparisons", SELECTION)},
-    plot="verdicts",
-)
-report_rule(
-    "plot_questions",
-    input={"questions": rules.answer_questions.output.questions},
-    output={"figure": figure(f"{FIGURES}/selection/questions.png", "questions", "The seed's conclusions", SELECTION)},
-    plot="questions",
-)
-
-report_rule(
-    "plot_study_comparison",
-    input={"comparison": "results/comparison/comparison.csv"},  # rule compare_with (rules/track.smk)
-    output={
-        "figure": figure(f"{FIGURES}/comparison/comparison.png", "study_comparison", "Against an earlier study", SELECTION),
-        "table": figure(f"{FIGURES}/comparison/comparison.html", "study_comparison_table", "Against an earlier study: table",
-                        SELECTION),
-    },
-    params={"earlier": config["compare_with"], "level": config["significance_level"]},
-    plot="study_comparison",
-    requested=bool(config["compare_with"]),
-)
-
-# --- test ---------------------------------------------------------------------------------------
-
-report_rule(
-    "plot_confusion_matrix",
-    input={"confusion": "results/test/confusion_matrix.csv"},
-    output={"figure": figure(f"{FIGURES}/test/confusion_matrix.png", "confusion_matrix", "Confusion matrix", TEST)},
-    plot="confusion_matrix",
-    read={"confusion": "indexed_csv"},
-)
-
-report_rule(
-    "plot_class_metrics",
-    input={"report": "results/test/classification_report.csv"},
-    output={
-        "figure": figure(
-            f"{FIGURES}/test/class_metrics.png", "class_metrics", "Per-class precision, recall and F1", TEST
-        )
-    },
-    plot="class_metrics",
-    read={"report": "indexed_csv"},
-)
-
-report_rule(
-    "plot_test_samples",
-    input={"predictions": "results/test/predictions.csv", "test": "results/data/test.npz"},
-    output={"figure": figure(f"{FIGURES}/test/samples.png", "test_samples", "Sample predictions", TEST)},
-    params={"per_kind": REPORT["test_samples"], "seed": 0},
-    plot="test_samples",
-)
-
-report_rule(
-    "plot_confused_pairs",
-    input={
-        "confusion": "results/test/confusion_matrix.csv",
-        "predictions": "results/test/predictions.csv",
-        "test": "results/data/test.npz",
-    },
-    output={
-        "figure": figure(f"{FIGURES}/test/confused_pairs.png", "confused_pairs", "Most-confused class pairs", TEST),
-        "table": f"{FIGURES}/test/confused_pairs.csv",
-    },
-    params={"top": REPORT["confused_pairs"], "examples": 4},
-    plot="confused_pairs",
-    read={"confusion": "indexed_csv"},
-)
-
-# --- beyond accuracy: calibration and robustness ------------------------------------------------
-
-report_rule(
-    "plot_calibration",
-    input={
-        "calibrations": every_training(f"{TRAINING_RESULTS}/calibration.json"),
-        "selection": "results/selection/selection.json",
-    },
-    output={
-        "figure": figure(
-            f"{FIGURES}/calibration/reliability.png",
-            "reliability",
-            "Reliability diagrams of all variants",
-            BEYOND_ACCURACY,
-            "Calibration",
-        ),
-        "table": figure(
-            f"{FIGURES}/calibration/variants.html", "calibration_table", "Calibration table", BEYOND_ACCURACY, "Calibration"
-        ),
-        "csv": f"{FIGURES}/calibration/variants.csv",
-    },
-    params={"columns": 4},  # reliability diagrams per row
-    plot="calibration",
-)
-
-report_rule(
-    "plot_test_calibration",
-    input={"metrics": "results/test/metrics.json"},
-    output={
-        "figure": figure(
-            f"{FIGURES}/calibration/test_reliability.png",
-            "test_reliability",
-            "Test reliability before and after temperature scaling",
-            BEYOND_ACCURACY,
-            "Calibration",
-        )
-    },
-    params={"columns": 2},
-    plot="test_reliability",
-)
-
-report_rule(
-    "plot_robustness",
-    input={"table": "results/robustness/accuracy.csv", "summary": "results/robustness/summary.json"},
-    output={
-        "heatmap": figure(
-            f"{FIGURES}/robustness/heatmap.png",
-            "corruption_heatmap",
-            "Accuracy per corruption and severity",
-            BEYOND_ACCURACY,
-            "Robustness",
-        ),
-        "curves": figure(
-            f"{FIGURES}/robustness/severity_curves.png",
-            "severity_curves",
-            "Accuracy and ECE against severity",
-            BEYOND_ACCURACY,
-            "Robustness",
-        ),
-    },
-    plot="robustness",
 )
 
 # --- pipeline -----------------------------------------------------------------------------------
@@ -296,7 +104,7 @@ report_rule(
         "training_records": every_training(f"{TRAINING_RESULTS}/training.json"),
         "training_histories": every_training(f"{TRAINING_RESULTS}/history.csv"),
         "selection": "results/selection/selection.json",
-        "sweep_table": rules.plot_regularization_sweep.output.table,
+        "sweep_table": rules.plot_regularization_sweep.output.csv,
         "test_metrics": "results/test/metrics.json",
         "classification_report": "results/test/classification_report.csv",
         "confusion_matrix": "results/test/confusion_matrix.csv",
@@ -381,14 +189,3 @@ BENCHMARKS = [
     str(rules.rule_graph.benchmark),
     str(rules.analysis_notebook.benchmark),
 ]
-
-report_rule(
-    "plot_benchmarks",
-    input={"table": BENCHMARKS},
-    output={
-        "figure": figure(f"{FIGURES}/pipeline/benchmarks.png", "benchmarks", "Run time and memory per job", PIPELINE),
-        "table": f"{FIGURES}/pipeline/benchmarks.csv",
-    },
-    plot="job_costs",
-    read={"table": "benchmarks"},
-)

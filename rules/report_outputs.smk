@@ -1,5 +1,7 @@
-# How a report output is declared: the report's categories, figure(...) for an output the report shows, and
-# report_rule(...) for a rule of rules/report.smk.
+# How a report output is declared: the report's categories, figure(...) for an output the report shows,
+# report_rule(...) for a rule of rules/report.smk, and figure_rule(...) for the rule of a figure function.
+import os
+from collections import namedtuple
 
 # The report's categories, in the order the report lists them.
 SUMMARY = "1. Summary"
@@ -11,6 +13,17 @@ TEST = "6. Test"
 BEYOND_ACCURACY = "7. Beyond accuracy"
 PIPELINE = "8. Pipeline"
 MODEL = "9. Model"
+
+# The report category of each figure module (workflow/cifarflow/report/figures/<module>.py).
+FIGURE_CATEGORIES = {
+    "data": DATA,
+    "training": TRAINING,
+    "selection": SELECTION,
+    "test": TEST,
+    "beyond_accuracy": BEYOND_ACCURACY,
+    "pipeline": PIPELINE,
+}
+FIGURES = "results/figures"
 
 
 def figure(path, caption, label, category, subcategory=None):
@@ -66,3 +79,61 @@ def report_rule(name, input, output, params=None, plot=None, read=None, script_n
             f"../workflow/scripts/{script_name}.py"
     if requested:
         REPORT_TARGETS.extend(expand(str(path), variant=VARIANTS) for path in output.values())
+
+
+# A result that figure functions take by argument name: its file (a pattern over {variant} and {seed}: one file per
+# training), the figureio reader for it where the file type does not tell (READERS), and whether this run makes it.
+Result = namedtuple("Result", ["path", "read", "made"], defaults=[None, True])
+
+
+def figure_rule(function, results, settings):
+    """Defines plot_<name>, the report rule of a figure function (cifarflow.report.catalog.FigureFunction). Each of
+    its arguments is a result (`results`, an input), a setting (`settings`, a param) or `variant` (one figure per
+    variant), else it keeps its default. Its outputs are results/figures/<module>/<name>.png (and .html, .csv as it returns them; a
+    folder <name>/ of {variant}.png per variant), in its module's report category, captioned by
+    workflow/report/<name>.rst (the HTML table by <name>_table.rst)."""
+    where = f"workflow/cifarflow/report/figures/{function.category}.py"
+    per_variant = "variant" in function.required
+    input, params, read = {}, {}, {}
+    for argument in function.required + function.optional:
+        if argument in results:
+            result = results[argument]
+            if "{seed}" in str(result.path):
+                input[argument] = seeds_of_variant(result.path) if per_variant else every_training(result.path)
+            else:
+                input[argument] = result.path
+            if result.read:
+                read[argument] = result.read
+        elif argument in settings:
+            params[argument] = settings[argument]
+        elif argument == "variant":
+            params[argument] = lambda wildcards: wildcards.variant
+        elif argument in function.required:
+            raise ValueError(
+                f"figure function {function.name} ({where}) takes {argument!r}, which is neither a result (RESULTS in "
+                f"rules/report.smk: {', '.join(sorted(results))}) nor a setting (SETTINGS: {', '.join(sorted(settings))})"
+            )
+    stem = os.path.join(FIGURES, function.category, function.name)
+    if per_variant:
+        stem = os.path.join(stem, "{variant}")
+    captions = {"figure": function.name, "table": f"{function.name}_table"}
+    for caption in [captions[name] for name in function.outputs if name in captions]:
+        if not os.path.exists(os.path.join(workflow.basedir, "workflow", "report", f"{caption}.rst")):
+            raise ValueError(f"figure function {function.name} ({where}) has no caption: write workflow/report/{caption}.rst")
+    if function.category not in FIGURE_CATEGORIES:
+        raise ValueError(f"{where} is not a report category: add it to FIGURE_CATEGORIES in rules/report_outputs.smk")
+    category = FIGURE_CATEGORIES[function.category]
+    output = {"figure": figure(f"{stem}.png", function.name, function.title, category, function.subcategory)}
+    if function.table:
+        output["table"] = figure(f"{stem}.html", captions["table"], function.table, category, function.subcategory)
+    if function.csv:
+        output["csv"] = f"{stem}.csv"
+    report_rule(
+        f"plot_{function.name}",
+        input=input,
+        output=output,
+        params=params,
+        plot=function.name,
+        read=read,
+        requested=all(results[argument].made for argument in input),
+    )

@@ -22,26 +22,26 @@ VARIANTS = ["small", "small_augmented"]  # the variants of configs/tiny.yaml
 FIGURES = [
     "results/figures/data/class_counts.png",
     "results/figures/data/sample_images.png",
-    *[f"results/figures/training/variants/{v}.png" for v in VARIANTS],
-    "results/figures/training/all_variants.png",
-    "results/figures/selection/variants.png",
+    *[f"results/figures/training/variant_learning_curves/{v}.png" for v in VARIANTS],
+    "results/figures/training/all_learning_curves.png",
+    "results/figures/selection/variant_comparison.png",
     "results/figures/selection/regularization_sweep.png",
     "results/figures/selection/verdicts.png",
     "results/figures/test/confusion_matrix.png",
     "results/figures/test/class_metrics.png",
-    "results/figures/test/samples.png",
+    "results/figures/test/test_samples.png",
     "results/figures/test/confused_pairs.png",
-    "results/figures/calibration/reliability.png",
-    "results/figures/calibration/test_reliability.png",
-    "results/figures/robustness/heatmap.png",
-    "results/figures/robustness/severity_curves.png",
+    "results/figures/beyond_accuracy/calibration.png",
+    "results/figures/beyond_accuracy/test_reliability.png",
+    "results/figures/beyond_accuracy/corruption_heatmap.png",
+    "results/figures/beyond_accuracy/severity_curves.png",
     "results/figures/pipeline/rulegraph.png",
-    "results/figures/pipeline/benchmarks.png",
+    "results/figures/pipeline/job_costs.png",
 ]
 HTML_RESULTS = [
     *[f"results/figures/architectures/{v}.html" for v in VARIANTS],
-    "results/figures/selection/variants.html",
-    "results/figures/calibration/variants.html",
+    "results/figures/selection/variant_comparison.html",
+    "results/figures/beyond_accuracy/calibration.html",
     "results/figures/summary/analysis.html",
 ]
 
@@ -408,7 +408,7 @@ def test_figures_draw_from_synthetic_results(tmp_path):
         "comparison": FIGURES["variant_comparison"](table, {"variant": "b"}),
         "sweep": selection.sweep_figure(sweep_table(settings, histories), histories, "b"),
         "reliability": beyond_accuracy.reliability_figure(reliability_panels, "reliability"),
-        "counts": FIGURES["class_counts"](classes, train=split, test={"labels": labels[:30]}),
+        "counts": FIGURES["class_counts"](classes, train=split, val={"labels": labels[:10]}, test={"labels": labels[:30]}),
         "samples": FIGURES["sample_images"](split, classes, 3),
         "confusion": FIGURES["confusion_matrix"](result["confusion_matrix"]),
         "class_metrics": FIGURES["class_metrics"](result["classification_report"]),
@@ -416,10 +416,11 @@ def test_figures_draw_from_synthetic_results(tmp_path):
         "pairs": FIGURES["confused_pairs"](result["confusion_matrix"], result["predictions"], split, 3),
         "no_pairs": FIGURES["confused_pairs"](no_mistakes, result["predictions"], split, 3),
         "test_reliability": FIGURES["test_reliability"](test_metrics),
-        "robustness": FIGURES["robustness"](corrupted, {"clean_accuracy": 0.9, "clean_ece": 0.05}),
+        "heatmap": FIGURES["corruption_heatmap"](corrupted, {"clean_accuracy": 0.9, "clean_ece": 0.05}),
+        "severity_curves": FIGURES["severity_curves"](corrupted, {"clean_accuracy": 0.9, "clean_ece": 0.05}),
         "job_costs": FIGURES["job_costs"](jobs),
     }
-    assert len(returned["no_pairs"]["table"]) == 0
+    assert len(returned["no_pairs"]["csv"]) == 0
     for name, drawn in returned.items():
         drawn = drawn if isinstance(drawn, dict) else {"figure": drawn}
         for output, value in drawn.items():
@@ -447,11 +448,11 @@ def test_a_figure_rule_reads_its_inputs_by_file_type_and_writes_what_its_functio
     save_npz(tmp_path / "test.npz", images=images, labels=labels)
     inputs = {name: str(tmp_path / file) for name, file in
               (("confusion", "confusion.csv"), ("predictions", "predictions.csv"), ("test", "test.npz"))}
-    outputs = {"figure": tmp_path / "pairs.png", "table": tmp_path / "pairs.csv"}
+    outputs = {"figure": tmp_path / "pairs.png", "csv": tmp_path / "pairs.csv"}
     draw("confused_pairs", inputs, outputs, {"top": 4, "examples": 2}, {"confusion": "indexed_csv"})
     assert_png(outputs["figure"])
     expected = most_confused_pairs(result["confusion_matrix"], 4)
-    pd.testing.assert_frame_equal(pd.read_csv(outputs["table"]), expected[expected["count"] > 0])
+    pd.testing.assert_frame_equal(pd.read_csv(outputs["csv"]), expected[expected["count"] > 0])
 
     read = read_input(inputs["test"])
     assert set(read) == {"images", "labels"} and (read["images"] == images).all() and (read["labels"] == labels).all()
@@ -460,10 +461,10 @@ def test_a_figure_rule_reads_its_inputs_by_file_type_and_writes_what_its_functio
     assert read_input([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == [{"a": 1}, [2]]  # a list: each file read
 
     benchmarks = write_benchmarks(tmp_path)
-    outputs = {"figure": tmp_path / "costs.png", "table": tmp_path / "costs.csv"}
-    draw("job_costs", {"table": [str(path) for path in benchmarks]}, outputs, {}, {"table": "benchmarks"})
+    outputs = {"figure": tmp_path / "costs.png", "csv": tmp_path / "costs.csv"}
+    draw("job_costs", {"benchmarks": [str(path) for path in benchmarks]}, outputs, {}, {"benchmarks": "benchmarks"})
     assert_png(outputs["figure"])
-    assert outputs["table"].read_text() == read_benchmarks(benchmarks).to_csv(index=False, float_format="%.6g")
+    assert outputs["csv"].read_text() == read_benchmarks(benchmarks).to_csv(index=False, float_format="%.6g")
 
-    with pytest.raises(ValueError, match=r"one value per output, by output name: \['figure', 'table'\]"):
+    with pytest.raises(ValueError, match=r"one value per output, by output name: \['csv', 'figure'\]"):
         draw("confusion_matrix", {"confusion": inputs["confusion"]}, outputs, {}, {"confusion": "indexed_csv"})

@@ -209,7 +209,7 @@ def test_an_unreachable_tracking_server_fails_the_tracking_rule_alone_in_one_lin
     assert "Traceback" not in output and "Error in rule track_trainings" in output
     assert {path: path.stat().st_mtime_ns for path in results} == results  # nothing else reran or changed
     intact = snakemake(own_tiny_study, "-n", "--config", "tracking=False", *archive_config(cifar10_archive)[1:])
-    assert set(planned_jobs(intact)) <= {"rule_graph", "plot_benchmarks", "all"}  # the config drawn, as above
+    assert set(planned_jobs(intact)) <= {"rule_graph", "plot_job_costs", "all"}  # the config drawn, as above
 
 
 def free_port() -> int:
@@ -310,9 +310,9 @@ def changed_study(tiny_study, cifar10_archive, tmp_path_factory):
     path = folder / "changed.yaml"
     path.write_text(yaml.safe_dump(config))
     planned = planned_jobs(snakemake(study, "-n", *archive_config(cifar10_archive), "--",
-                                     "results/figures/comparison/comparison.png", config=path))
-    snakemake(study, "--cores", "2", *archive_config(cifar10_archive), "--", "results/figures/comparison/comparison.png",
-              "results/figures/comparison/comparison.html", config=path)
+                                     "results/figures/selection/study_comparison.png", config=path))
+    snakemake(study, "--cores", "2", *archive_config(cifar10_archive), "--", "results/figures/selection/study_comparison.png",
+              "results/figures/selection/study_comparison.html", config=path)
     return study, planned
 
 
@@ -343,7 +343,7 @@ def test_compare_finds_exactly_the_changed_variant(tiny_study, changed_study, tm
     report = pd.read_csv(study / "results/comparison/comparison.csv")
     assert list(report["verdict"]) == list(pd.read_csv(tmp_path / "comparison.csv")["verdict"])
     # and shows it as a table too: one row per compared pair, the changed variant's row highlighted
-    page = (study / "results/figures/comparison/comparison.html").read_text()
+    page = (study / "results/figures/selection/study_comparison.html").read_text()
     assert page.count("<tr class=\"highlight\">") == (report["verdict"] != "tied").sum() >= 1
     assert page.count("<tr") == len(report) + 1 and "<td>small</td>" in page and "<td>worse</td>" in page
     assert (tmp_path / "comparison.html").read_text().count("<tr") == len(report) + 1

@@ -81,7 +81,7 @@ def reliability_panel(variant: str, calibrations: list[dict], chosen: bool) -> d
             "scaled": pooled_reliability([c["reliability"]["calibrated"] for c in calibrations]), "chosen": chosen}
 
 
-@registered
+@registered("Reliability diagrams of all variants", subcategory="Calibration", table="Calibration table", csv=True)
 def calibration(calibrations: list[dict], selection: dict, columns: int = 4) -> dict:
     """Every variant's reliability diagram on the validation split (its seeds' images pooled) and the calibration
     table, each seed a row, as an HTML page and as CSV."""
@@ -97,11 +97,11 @@ def calibration(calibrations: list[dict], selection: dict, columns: int = 4) -> 
     return {"figure": figure, "table": calibration_html(table, selected), "csv": table}
 
 
-@registered
-def test_reliability(metrics: dict, columns: int = 2) -> Figure:
-    """The selected model's reliability on the test split (its ``metrics.json``), before and after temperature
-    scaling."""
-    calibration = metrics["calibration"]
+@registered("Test reliability before and after temperature scaling", subcategory="Calibration")
+def test_reliability(test_metrics: dict, columns: int = 2) -> Figure:
+    """The selected model's reliability on the test split (``test_metrics``: its ``metrics.json``), before and after
+    temperature scaling."""
+    calibration = test_metrics["calibration"]
     before, after = calibration["uncalibrated"], calibration["calibrated"]
     panels = [
         {"title": f"as trained: ECE {before['ece']:.3f}, mean confidence {before['mean_confidence']:.3f}",
@@ -111,8 +111,8 @@ def test_reliability(metrics: dict, columns: int = 2) -> Figure:
          "record": calibration["reliability"]["calibrated"], "chosen": True},
     ]
     return reliability_figure(panels,
-                              f"{metrics['variant']} on the test split (accuracy {metrics['accuracy']:.3f}, "
-                              f"{metrics['n_images']:,} images, {calibration['bins']} bins): before and after temperature "
+                              f"{test_metrics['variant']} on the test split (accuracy {test_metrics['accuracy']:.3f}, "
+                              f"{test_metrics['n_images']:,} images, {calibration['bins']} bins): before and after temperature "
                               "scaling", columns=columns)
 
 
@@ -120,8 +120,11 @@ def _ordered_corruptions(table: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(table["corruption"]))
 
 
-def corruption_heatmap(table: pd.DataFrame, clean_accuracy: float) -> Figure:
-    """Accuracy per corruption (rows, by family) and severity (columns), with each corruption's mean."""
+@registered("Accuracy per corruption and severity", subcategory="Robustness")
+def corruption_heatmap(robustness: pd.DataFrame, robustness_summary: dict) -> Figure:
+    """Accuracy per corruption (rows, by family) and severity (columns), with each corruption's mean (``robustness``:
+    the robustness table; ``robustness_summary``: the accuracy on the clean images)."""
+    table, clean_accuracy = robustness, robustness_summary["clean_accuracy"]
     names = _ordered_corruptions(table)
     grid = table.pivot(index="corruption", columns="severity", values="accuracy").loc[names]
     grid["mean"] = grid.mean(axis=1)
@@ -144,8 +147,11 @@ def corruption_heatmap(table: pd.DataFrame, clean_accuracy: float) -> Figure:
     return fig
 
 
-def severity_curves(table: pd.DataFrame, clean: dict) -> Figure:
+@registered("Accuracy and ECE against severity", subcategory="Robustness")
+def severity_curves(robustness: pd.DataFrame, robustness_summary: dict) -> Figure:
     """Accuracy and ECE against severity (0: the clean images) per corruption, and their mean over corruptions."""
+    table = robustness
+    clean = {"accuracy": robustness_summary["clean_accuracy"], "ece": robustness_summary["clean_ece"]}
     names = _ordered_corruptions(table)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, metric, title in ((axes[0], "accuracy", "Accuracy"), (axes[1], "ece", "Expected calibration error")):
@@ -163,11 +169,3 @@ def severity_curves(table: pd.DataFrame, clean: dict) -> Figure:
     axes[1].legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
-
-
-@registered
-def robustness(table: pd.DataFrame, summary: dict) -> dict:
-    """The corruption heatmap and the severity curves of the robustness table (accuracy and ECE per corruption and
-    severity) and summary (on the clean images)."""
-    return {"heatmap": corruption_heatmap(table, summary["clean_accuracy"]),
-            "curves": severity_curves(table, {"accuracy": summary["clean_accuracy"], "ece": summary["clean_ece"]})}

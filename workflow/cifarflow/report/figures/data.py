@@ -8,10 +8,12 @@ from matplotlib.figure import Figure
 from .style import TEST, TRAIN, VAL, registered, tiled
 
 
-@registered
-def class_counts(classes: list[str], **splits: dict[str, np.ndarray]) -> Figure:
-    """Images per class in each split (by name: its arrays), as grouped bars."""
+@registered("Images per class")
+def class_counts(classes: list[str], train: dict[str, np.ndarray], val: dict[str, np.ndarray],
+                 test: dict[str, np.ndarray]) -> Figure:
+    """Images per class in each split (its arrays), as grouped bars."""
     n = len(classes)
+    splits = {"train": train, "val": val, "test": test}
     counts = pd.DataFrame(
         {split: np.bincount(np.asarray(arrays["labels"], dtype=np.int64), minlength=n)[:n] for split, arrays in splits.items()},
         index=pd.Index(classes, name="class"),
@@ -32,7 +34,7 @@ def class_counts(classes: list[str], **splits: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
-@registered
+@registered("Sample images per class")
 def sample_images(train: dict[str, np.ndarray], classes: list[str], per_class: int, seed: int = 0) -> Figure:
     """A grid of training images: one row per class, ``per_class`` random images of that class (seeded)."""
     images, labels = train["images"], train["labels"]

@@ -118,12 +118,12 @@ def _dot_color(hsv: str | None) -> tuple:
         return (0.4, 0.4, 0.4)
 
 
-@registered
-def job_costs(table: pd.DataFrame) -> dict:
-    """Wall time and peak memory (max RSS) of each benchmarked job (``tables.read_benchmarks``), grouped by rule; the
-    figure, and the table as CSV text (six significant digits)."""
-    csv = table.to_csv(index=False, float_format="%.6g")
-    table = table.copy()
+@registered("Run time and memory per job", csv=True)
+def job_costs(benchmarks: pd.DataFrame) -> dict:
+    """Wall time and peak memory (max RSS) of each benchmarked job (``benchmarks``: ``tables.read_benchmarks``),
+    grouped by rule; the figure, and the table as CSV text (six significant digits)."""
+    csv = benchmarks.to_csv(index=False, float_format="%.6g")
+    table = benchmarks.copy()
     table["name"] = [f"{r}: {j}" if j else r for r, j in zip(table["rule"], table["job"])]
     order = table.groupby("rule", sort=False)["seconds"].transform("sum")
     table = table.assign(_order=order).sort_values(["_order", "rule", "seconds"], ascending=[False, True, False])
@@ -146,4 +146,4 @@ def job_costs(table: pd.DataFrame) -> dict:
     total = table["seconds"].sum()
     fig.suptitle(f"Benchmarked jobs: {len(table)} jobs, {total / 60:.1f} minutes of wall time in all")
     fig.tight_layout()
-    return {"figure": fig, "table": csv}
+    return {"figure": fig, "csv": csv}

@@ -11,12 +11,13 @@ from ..tables import comparison_html, sweep_table, variants_html
 from .style import CORRECT, OTHER, SELECTED, TRAIN, VAL, WRONG, registered, spread_band
 
 
-@registered
-def variant_comparison(table: pd.DataFrame, selection: dict, reference: float | None = None) -> dict:
-    """Every variant by rank: validation accuracy and log-loss, parameters, training time; the selected in red, and
-    a reference accuracy (the seed study's test accuracy) as a dashed line. With the table as an HTML page."""
+@registered("Variant comparison", table="Variant table")
+def variant_comparison(variants: pd.DataFrame, selection: dict, reference: float | None = None) -> dict:
+    """Every variant by rank (``variants``: selection's variants.csv): validation accuracy and log-loss, parameters,
+    training time; the selected in red, and a reference accuracy (the seed study's test accuracy) as a dashed line.
+    With the table as an HTML page."""
     selected = selection["variant"]
-    table = table.sort_values("rank") if "rank" in table else table
+    table = variants.sort_values("rank") if "rank" in variants else variants
     names = list(table["variant"])
     y = np.arange(len(names))
     colors = [SELECTED if name == selected else OTHER for name in names]
@@ -57,7 +58,7 @@ def variant_comparison(table: pd.DataFrame, selection: dict, reference: float | 
     return {"figure": fig, "table": variants_html(table, selected)}
 
 
-@registered
+@registered("Regularization sweep", csv=True)
 def regularization_sweep(summaries: list[dict], histories: dict[str, pd.DataFrame], variants: pd.DataFrame,
                          selection: dict) -> dict:
     """The sweep table (``tables.sweep_table``) of the variants' recipes, as their training.json record them, and its
@@ -69,7 +70,7 @@ def regularization_sweep(summaries: list[dict], histories: dict[str, pd.DataFram
         recipes[summary["variant"]] = recipe
     sweep = sweep_table(recipes, histories, variants.set_index("variant").to_dict("index"))
     return {"figure": sweep_figure(sweep, histories, selection["variant"]),
-            "table": sweep.to_csv(index=False, float_format="%.6g")}
+            "csv": sweep.to_csv(index=False, float_format="%.6g")}
 
 
 def sweep_figure(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame], selected: str) -> Figure:
@@ -121,12 +122,12 @@ def sweep_figure(sweep: pd.DataFrame, histories: dict[str, pd.DataFrame], select
     return fig
 
 
-@registered
-def verdicts(pairs: pd.DataFrame, table: pd.DataFrame, selection: dict) -> Figure:
-    """Every pair of variants (``pairs``: selection's pairwise.csv), in the order of the ranked ``table``: the mean
+@registered("Paired comparisons")
+def verdicts(pairs: pd.DataFrame, variants: pd.DataFrame, selection: dict) -> Figure:
+    """Every pair of variants (``pairs``: selection's pairwise.csv), in the order of the ranked ``variants``: the mean
     difference in validation accuracy (row minus column, points) and the paired bootstrap verdict of the row against
     the column; cells whose interval includes 0 are tied."""
-    order = list(table.sort_values("rank")["variant"])
+    order = list(variants.sort_values("rank")["variant"])
     selected, level = selection["variant"], selection["level"]
     index = {name: i for i, name in enumerate(order)}
     delta = np.full((len(order), len(order)), np.nan)
@@ -156,7 +157,7 @@ OUTCOME_COLORS = {"holds": CORRECT, "reversed": WRONG, "not shown (tied)": OTHER
 VERDICT_COLORS = {"better": CORRECT, "worse": WRONG, "tied": OTHER}
 
 
-@registered
+@registered("The seed's conclusions")
 def questions(questions: pd.DataFrame) -> Figure:
     """The seed's conclusions answered here (``questions``: selection's questions.csv): per claim the difference in
     validation accuracy of its two variants with the paired bootstrap interval, coloured by whether the seed's
@@ -186,7 +187,7 @@ def questions(questions: pd.DataFrame) -> Figure:
     return fig
 
 
-@registered
+@registered("Against an earlier study", table="Against an earlier study: table")
 def study_comparison(comparison: pd.DataFrame, earlier: str, later: str = "this study", level: float = 0.05) -> dict:
     """Two studies on the same images (``comparison``: ``cifarflow compare``'s table, B = ``later`` against A =
     ``earlier``): per variant in both and for the two selected models on the test split, Δaccuracy (points) with its

@@ -1,10 +1,10 @@
 """The report's look, shared by every figure module: colours, matplotlib's settings, saving, and the registry of the
-figure functions that report rules draw (``plot=``).
+figure functions.
 
-Nothing in the figure modules knows about Snakemake: inputs are arrays, tables and dicts. A function that a report
-rule names (``report_rule(..., plot=...)``) registers itself with ``@registered``, takes the rule's inputs and params by
-name and returns its figures and tables (``figureio`` reads and writes the files). ``learning_curves`` is also drawn
-while a variant trains, and ``rule_graph`` saves to the path its script gives.
+Nothing in the figure modules knows about Snakemake: inputs are arrays, tables and dicts. A figure function registers
+itself with one line, ``@registered("Title", ...)``, and Snakemake makes a report rule for it (``rules/report.smk``):
+the function takes results and settings by argument name and returns its figure (and tables), which ``figureio``
+writes. ``learning_curves`` is also drawn while a variant trains, and ``rule_graph`` saves to the path its script gives.
 Figures are deterministic (fixed seeds, no timestamps), so an unchanged input redraws an identical file.
 """
 
@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from ..catalog import described  # noqa: E402
 
 TRAIN = "#1f77b4"
 VAL = "#ff7f0e"
@@ -39,14 +41,23 @@ plt.rcParams.update({
     "axes.titlesize": 10,
 })
 
-# Every figure a report rule draws by name (``plot=``): name -> function.
+# Every registered figure function: name -> function.
 FIGURES = {}
 
 
-def registered(function):
-    """Registers a figure function under its own name, for ``report_rule(..., plot="name")``."""
-    FIGURES[function.__name__] = function
-    return function
+def registered(title: str, *, subcategory: str | None = None, table: str | None = None, csv: bool = False):
+    """Registers a figure function under its own name, with what the report shows of it: its figure's ``title``, the
+    ``subcategory`` it is listed under in its module's category, and the title of the HTML ``table`` and whether the
+    ``csv`` table it also returns (as a dict by output name: ``figure``, ``table``, ``csv``). Snakemake reads these
+    literals from the source (``catalog``) and makes the function's report rule (``rules/report.smk``)."""
+
+    def register(function):
+        category = function.__module__.rsplit(".", 1)[-1]
+        function.figure = described(function, category, title, subcategory=subcategory, table=table, csv=csv)
+        FIGURES[function.__name__] = function
+        return function
+
+    return register
 
 
 def save(fig, path: str | Path) -> None:

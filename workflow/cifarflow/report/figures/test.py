@@ -9,7 +9,7 @@ from ...evaluate.evaluation import most_confused_pairs
 from .style import CORRECT, TEST, TRAIN, VAL, WRONG, registered, tiled
 
 
-@registered
+@registered("Confusion matrix")
 def confusion_matrix(confusion: pd.DataFrame) -> Figure:
     """The test confusion matrix twice: image counts, and each row divided by its class's size (recall on the diagonal)."""
     counts = confusion.to_numpy()
@@ -41,10 +41,10 @@ def confusion_matrix(confusion: pd.DataFrame) -> Figure:
     return fig
 
 
-@registered
-def class_metrics(report: pd.DataFrame) -> Figure:
+@registered("Per-class precision, recall and F1")
+def class_metrics(classification_report: pd.DataFrame) -> Figure:
     """Precision, recall and F1 of each class on the test split, with the macro averages as lines."""
-    report = report.copy()
+    report = classification_report.copy()
     classes = [c for c in report.index if c not in ("accuracy", "macro avg", "weighted avg", "micro avg")]
     per_class = report.loc[classes]
     metrics = [("precision", TRAIN), ("recall", VAL), ("f1-score", TEST)]
@@ -69,7 +69,7 @@ def class_metrics(report: pd.DataFrame) -> Figure:
     return fig
 
 
-@registered
+@registered("Sample predictions")
 def test_samples(test: dict[str, np.ndarray], predictions: pd.DataFrame, per_kind: int, seed: int = 0) -> Figure:
     """Test images with predicted and true labels: ``per_kind`` random correct ones, then the most confident mistakes."""
     images = test["images"]
@@ -106,7 +106,7 @@ def test_samples(test: dict[str, np.ndarray], predictions: pd.DataFrame, per_kin
     return fig
 
 
-@registered
+@registered("Most-confused class pairs", csv=True)
 def confused_pairs(confusion: pd.DataFrame, predictions: pd.DataFrame, test: dict[str, np.ndarray], top: int,
                    examples: int = 4) -> dict:
     """The ``top`` most-confused (true, predicted) class pairs of the test split as bars, each with up to ``examples``
@@ -115,7 +115,7 @@ def confused_pairs(confusion: pd.DataFrame, predictions: pd.DataFrame, test: dic
     pairs = pairs[pairs["count"] > 0]
     mistakes = predictions.sort_values("confidence", ascending=False).groupby(["true", "predicted"])["index"]
     thumbnails = {pair: [test["images"][i] for i in indices] for pair, indices in mistakes}
-    return {"figure": _confused_pairs_figure(pairs, confusion, thumbnails, examples), "table": pairs}
+    return {"figure": _confused_pairs_figure(pairs, confusion, thumbnails, examples), "csv": pairs}
 
 
 def _confused_pairs_figure(pairs: pd.DataFrame, confusion: pd.DataFrame,

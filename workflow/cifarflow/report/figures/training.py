@@ -41,13 +41,13 @@ def learning_curves(history: pd.DataFrame, variant: str, reference: float | None
     return fig
 
 
-@registered
+@registered("Learning curves", subcategory="Learning curves per variant")
 def variant_learning_curves(histories: dict[str, pd.DataFrame], variant: str, reference: float | None = None) -> Figure:
     """``learning_curves`` of one variant, its seeds' histories as one band (``tables.histories_by_variant``)."""
     return learning_curves(histories[variant], variant, reference)
 
 
-@registered
+@registered("Validation curves of all variants", subcategory="All variants")
 def all_learning_curves(histories: dict[str, pd.DataFrame], selection: dict, reference: float | None = None) -> Figure:
     """Validation loss and accuracy per epoch of every variant on one pair of axes; the selected one in red."""
     selected = selection["variant"]
