@@ -29,6 +29,8 @@ FIGURES = "results/figures"
 def figure(path, caption, label, category, subcategory=None):
     """A report output: captioned by workflow/report/<caption>.rst, listed under category (and subcategory) with the
     label {"figure": label}, preceded by {"variant": ...} where the path has a variant."""
+    if not os.path.exists(os.path.join(workflow.basedir, "workflow", "report", f"{caption}.rst")):
+        raise ValueError(f"{path} has no caption: write workflow/report/{caption}.rst")
     labels = {"variant": "{variant}"} if "{variant}" in path else {}
     labels["figure"] = label
     return report(
@@ -88,11 +90,12 @@ Result = namedtuple("Result", ["path", "read", "made"], defaults=[None, True])
 
 def figure_rule(function, results, settings):
     """Defines plot_<name>, the report rule of a figure function (cifarflow.report.catalog.FigureFunction). Each of
-    its arguments is a result (`results`, an input), a setting (`settings`, a param) or `variant` (one figure per
-    variant), else it keeps its default. Its outputs are results/figures/<module>/<name>.png (and .html, .csv as it returns them; a
-    folder <name>/ of {variant}.png per variant), in its module's report category, captioned by
-    workflow/report/<name>.rst (the HTML table by <name>_table.rst)."""
+    its arguments is a result (`results`, an input), a setting (`settings`, a param) or `variant` (a figure per
+    variant), else it keeps its default. Its outputs are results/figures/<module>/<name>.png, and .html and .csv as
+    it returns them (per variant: <name>/{variant}.png), listed under its module's report category."""
     where = f"workflow/cifarflow/report/figures/{function.category}.py"
+    if function.category not in FIGURE_CATEGORIES:
+        raise ValueError(f"{where} is not a report category: add it to FIGURE_CATEGORIES in rules/report_outputs.smk")
     per_variant = "variant" in function.required
     input, params, read = {}, {}, {}
     for argument in function.required + function.optional:
@@ -116,16 +119,10 @@ def figure_rule(function, results, settings):
     stem = os.path.join(FIGURES, function.category, function.name)
     if per_variant:
         stem = os.path.join(stem, "{variant}")
-    captions = {"figure": function.name, "table": f"{function.name}_table"}
-    for caption in [captions[name] for name in function.outputs if name in captions]:
-        if not os.path.exists(os.path.join(workflow.basedir, "workflow", "report", f"{caption}.rst")):
-            raise ValueError(f"figure function {function.name} ({where}) has no caption: write workflow/report/{caption}.rst")
-    if function.category not in FIGURE_CATEGORIES:
-        raise ValueError(f"{where} is not a report category: add it to FIGURE_CATEGORIES in rules/report_outputs.smk")
-    category = FIGURE_CATEGORIES[function.category]
-    output = {"figure": figure(f"{stem}.png", function.name, function.title, category, function.subcategory)}
+    shown = (FIGURE_CATEGORIES[function.category], function.subcategory)
+    output = {"figure": figure(f"{stem}.png", function.name, function.title, *shown)}
     if function.table:
-        output["table"] = figure(f"{stem}.html", captions["table"], function.table, category, function.subcategory)
+        output["table"] = figure(f"{stem}.html", f"{function.name}_table", function.table, *shown)
     if function.csv:
         output["csv"] = f"{stem}.csv"
     report_rule(
