@@ -402,7 +402,7 @@ def test_figures_draw_from_synthetic_results(tmp_path):
 
     pipeline.rule_graph(RULE_GRAPH, tmp_path / "rule_graph.png")  # saves to the path its script gives
     assert_png(tmp_path / "rule_graph.png")
-    returned = {  # functions that report rules name (plot=...), and the figures they draw: they return figures (and tables)
+    returned = {  # the registered figure functions, and the figures they draw: they return figures (and tables)
         "curves": FIGURES["variant_learning_curves"](histories, "a"),
         "all_curves": FIGURES["all_learning_curves"](histories, {"variant": "b"}),
         "comparison": FIGURES["variant_comparison"](table, {"variant": "b"}),

@@ -1,5 +1,5 @@
-# The script of every report rule that names a figure function (report_rule(..., plot=...)): the function's inputs
-# read by file type, its returned figures and tables written to the rule's outputs (cifarflow.report.figureio).
+# The script of every figure rule (plot_<function>, made from the figure catalog in rules/report.smk): the
+# function's inputs read by file type, its returned figures and tables written to the outputs (cifarflow.report.figureio).
 import stage  # noqa: F401
 from cifarflow.runlog import logged
 

@@ -1,13 +1,13 @@
-"""The files of a report rule that names a figure function (``report_rule(..., plot=...)``): its inputs read by
+"""The files of a figure function's report rule (``plot_<name>``, made by ``rules/report.smk``): its inputs read by
 file type, the function called, what it returns written to the outputs.
 
-A figure function of ``figures`` registered by name (``@registered``) takes the rule's named inputs and its params as
-keyword arguments and returns what the outputs hold: one value for a rule with one output, else a dict by output
-name. A matplotlib figure is saved as PNG, a DataFrame is written as CSV without its index, text is written as it is.
+A figure function of ``figures`` (``@registered``) takes the rule's named inputs and its params as keyword arguments
+and returns what the outputs hold: one value for a rule with one output, else a dict by output name. A matplotlib
+figure is saved as PNG, a DataFrame is written as CSV without its index, text is written as it is.
 
 Inputs are read by file type: ``.csv`` a DataFrame, ``.json`` what it holds, ``.npz`` a dict of its arrays; a list
-of paths, a list of those. An input that needs another reader names one of ``READERS`` in the row
-(``read={"confusion": "indexed_csv"}``); that reader gets the input as the rule has it, one path or the list.
+of paths, a list of those. A result that needs another reader names one of ``READERS`` (its ``RESULTS`` entry in
+``rules/report.smk``, ``read="indexed_csv"``); that reader gets the input as the rule has it, one path or the list.
 """
 
 from functools import partial
