@@ -1,10 +1,9 @@
 """One figure convention: a figure is a function registered by one line in its report category's module, and Snakemake
 makes its rule from that line and the function's arguments; adding a figure touches two files, the module and the
-caption. The catalog Snakemake reads (from the source, without importing matplotlib) is what the functions register."""
+caption (what the catalog reads of them: tests/test_catalog.py)."""
 
 import re
 
-import pytest
 from PIL import Image
 
 from conftest import archive_config, snakemake
@@ -23,35 +22,6 @@ def prediction_confidence(predictions: pd.DataFrame, bins: int = 10) -> Figure:
     return fig
 '''
 NEW_PNG = "results/figures/test/prediction_confidence.png"
-
-
-def test_the_catalog_read_from_the_source_is_what_the_functions_register():
-    from cifarflow.report.catalog import figure_functions
-    from cifarflow.report.figures.style import FIGURES
-
-    read = figure_functions()
-    assert sorted(read) == sorted(function.figure for function in FIGURES.values())
-    by_name = {function.name: function for function in read}
-    assert by_name["calibration"].outputs == ("figure", "table", "csv")
-    assert by_name["variant_comparison"].outputs == ("figure", "table")
-    assert by_name["confusion_matrix"].outputs == ("figure",)
-    assert by_name["variant_learning_curves"].required == ("histories", "variant")
-    assert by_name["sample_images"].optional == ("seed",)
-
-
-@pytest.mark.parametrize("registration, error", [
-    ('@registered\ndef f(a):\n    pass\n', "needs the figure's title"),
-    ('TITLE = "t"\n@registered(TITLE)\ndef f(a):\n    pass\n', "takes literals only"),
-    ('@registered("t", "s")\ndef f(a):\n    pass\n', "takes the title, then settings by name"),
-    ('@registered("t")\ndef f(a, **splits):\n    pass\n', r"no \*args or \*\*kwargs"),
-])
-def test_a_registration_the_catalog_cannot_read_is_refused_with_its_line(tmp_path, registration, error):
-    from cifarflow.report.catalog import figure_functions
-
-    (tmp_path / "data.py").write_text(registration)
-    with pytest.raises(ValueError, match=error) as raised:
-        figure_functions(tmp_path)
-    assert re.search(r"data\.py:\d+", str(raised.value))
 
 
 def test_adding_a_figure_takes_its_function_and_its_caption(own_tiny_study, cifar10_archive):

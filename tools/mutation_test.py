@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = ["select.statistics", "evaluate.calibration", "data.splits", "data.archive", "evaluate.corruptions", "select.selection",
-           "costs", "select.questions"]
+           "costs", "select.questions", "report.catalog"]
 MUTATED_FILES = [f"src/cifarflow/{module.replace('.', '/')}.py" for module in MODULES]
 # Their unit tests: no Snakemake run, no tiny study, nothing in a subprocess (a subprocess imports the package
 # unmutated, and the scratch folder has no workflow/ to run in).
