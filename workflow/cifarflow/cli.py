@@ -257,14 +257,12 @@ def compare_command(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        from .report.figureio import write_output
+        from .report.figureio import write_outputs
         from .report.figures.selection import study_comparison
 
         table.to_csv(out / "comparison.csv", index=False)
-        drawn = study_comparison(table, earlier=a.label, later=b.label, level=args.level)
         paths = {"figure": out / "comparison.png", "table": out / "comparison.html"}
-        for name, path in paths.items():
-            write_output(drawn[name], path)
+        write_outputs("study_comparison", study_comparison(table, earlier=a.label, later=b.label, level=args.level), paths)
         print(f"\nwritten: {out / 'comparison.csv'}, {paths['figure']}, {paths['table']}")
     return 0
 

@@ -55,6 +55,11 @@ def draw(plot: str, inputs: dict, outputs: dict, params: dict, read: dict[str, s
     """Calls the figure function registered as ``plot`` with the inputs, read, and the params, and writes what it returns
     to the outputs."""
     drawn = FIGURES[plot](**{name: read_input(value, read.get(name)) for name, value in inputs.items()}, **params)
+    write_outputs(plot, drawn, outputs)
+
+
+def write_outputs(plot: str, drawn, outputs: dict) -> None:
+    """Writes what the figure function ``plot`` returned (``drawn``) to the outputs, by output name."""
     if not isinstance(drawn, dict) and len(outputs) == 1:
         drawn = {name: drawn for name in outputs}
     if not isinstance(drawn, dict) or set(drawn) != set(outputs):
